@@ -1,0 +1,894 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! One SCM device: its layout, binding state, health, flush requests and
+//! label store, and the per-device hcall handlers.
+//!
+//! Every handler applies QEMU's checks in QEMU's order
+//! (`hw/ppc/spapr_nvdimm.c`); the `papr` profile adds state on top, in
+//! small named branches. No handler allocates.
+
+use byteorder::{BigEndian, ByteOrder};
+use thiserror::Error;
+
+use crate::config::{DeviceSpec, FlushMode, Profile};
+use crate::hcall::*;
+use crate::host::{FlushStatus, Host};
+use crate::label::LabelStore;
+use crate::layout::SCM_BLOCK_SIZE;
+use crate::stats::*;
+
+/// Most disjoint bound block ranges a device tracks. Merging keeps a guest
+/// that binds whole devices (Linux) at one; a guest that fragments more
+/// gets H_TOO_BIG.
+pub const MAX_EXTENTS: usize = 16;
+/// Most flush requests a device keeps at once (pending or completed but not
+/// yet collected). QEMU's lists are unbounded; past this a new request gets
+/// H_BUSY, which the guest retries.
+pub const MAX_FLUSHES: usize = 32;
+
+/// Health bits the `papr` profile can report (H_SCM_HEALTH r5).
+pub const PAPR_HEALTH_MASK: HealthBits = HealthBits::all();
+
+/// The set of bound blocks: disjoint, sorted, merged `(start, count)` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bindings {
+    runs: [(u64, u64); MAX_EXTENTS],
+    len: usize,
+}
+
+/// The binding table has no room for another run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("binding table full ({MAX_EXTENTS} runs)")]
+pub struct BindingsFull;
+
+impl Default for Bindings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bindings {
+    /// Nothing bound.
+    pub const fn new() -> Self {
+        Bindings {
+            runs: [(0, 0); MAX_EXTENTS],
+            len: 0,
+        }
+    }
+
+    /// The bound runs, sorted by start.
+    pub fn runs(&self) -> &[(u64, u64)] {
+        &self.runs[..self.len]
+    }
+
+    /// Number of bound blocks.
+    pub fn count(&self) -> u64 {
+        self.runs().iter().map(|r| r.1).sum()
+    }
+
+    /// True if `block` is bound.
+    pub fn contains(&self, block: u64) -> bool {
+        self.runs()
+            .iter()
+            .any(|&(s, n)| block >= s && block - s < n)
+    }
+
+    /// True if any block of `[start, start + n)` is bound.
+    pub fn intersects(&self, start: u64, n: u64) -> bool {
+        let end = start.saturating_add(n);
+        self.runs()
+            .iter()
+            .any(|&(s, c)| start < s.saturating_add(c) && s < end)
+    }
+
+    /// Marks `[start, start + n)` bound; it must not intersect a bound run.
+    pub fn insert(&mut self, start: u64, n: u64) -> Result<(), BindingsFull> {
+        if n == 0 {
+            return Ok(());
+        }
+        let end = start.saturating_add(n);
+        let i = self.runs().partition_point(|r| r.0 < start);
+        let merge_prev = i > 0 && {
+            let p = self.runs[i - 1];
+            p.0 + p.1 == start
+        };
+        let merge_next = i < self.len && self.runs[i].0 == end;
+        match (merge_prev, merge_next) {
+            (true, true) => {
+                self.runs[i - 1].1 += n + self.runs[i].1;
+                self.remove_at(i);
+            }
+            (true, false) => self.runs[i - 1].1 += n,
+            (false, true) => self.runs[i] = (start, self.runs[i].1 + n),
+            (false, false) => {
+                if self.len == MAX_EXTENTS {
+                    return Err(BindingsFull);
+                }
+                self.runs.copy_within(i..self.len, i + 1);
+                self.runs[i] = (start, n);
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Unbinds `[start, start + n)`, calling `f(run_start, run_count)` for
+    /// each bound piece removed; returns the number of blocks unbound.
+    pub fn remove(
+        &mut self,
+        start: u64,
+        n: u64,
+        mut f: impl FnMut(u64, u64),
+    ) -> Result<u64, BindingsFull> {
+        let end = start.saturating_add(n);
+        // A cut strictly inside one run splits it in two.
+        let splits = self.runs().iter().any(|&(s, c)| s < start && end < s + c);
+        if splits && self.len == MAX_EXTENTS {
+            return Err(BindingsFull);
+        }
+        let mut removed = 0;
+        let mut i = 0;
+        while i < self.len {
+            let (s, c) = self.runs[i];
+            let e = s + c;
+            let (lo, hi) = (s.max(start), e.min(end));
+            if lo >= hi {
+                i += 1;
+                continue;
+            }
+            f(lo, hi - lo);
+            removed += hi - lo;
+            match (s < lo, hi < e) {
+                (false, false) => {
+                    self.remove_at(i);
+                    continue;
+                }
+                (true, false) => self.runs[i].1 = lo - s,
+                (false, true) => self.runs[i] = (hi, e - hi),
+                (true, true) => {
+                    self.runs[i].1 = lo - s;
+                    self.runs.copy_within(i + 1..self.len, i + 2);
+                    self.runs[i + 1] = (hi, e - hi);
+                    self.len += 1;
+                    i += 1;
+                }
+            }
+            i += 1;
+        }
+        Ok(removed)
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        self.runs.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+    }
+}
+
+/// A bind that returned H_BUSY and waits for the guest's continue token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindProgress {
+    /// The continue token handed to the guest.
+    pub token: u64,
+    /// First requested block.
+    pub start: u64,
+    /// Requested block count.
+    pub count: u64,
+    /// Blocks bound so far.
+    pub done: u64,
+}
+
+/// One H_SCM_FLUSH request the device remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushRecord {
+    /// The guest's token.
+    pub token: u64,
+    /// `None` while pending; the final status once complete.
+    pub result: Option<ReturnCode>,
+    /// Polls to answer "pending" before asking the executor (fault injection).
+    pub hold: u32,
+    /// True until the guest has been told "pending" once (QEMU always
+    /// answers a new request with long-busy; see [`Device::h_scm_flush`]).
+    pub fresh: bool,
+}
+
+/// Availability of H_SCM_PERFORMANCE_STATS on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsMode {
+    /// Statistics are reported.
+    #[default]
+    Enabled,
+    /// H_UNSUPPORTED: the hypervisor has no statistics.
+    Unsupported,
+    /// H_AUTHORITY: statistics collection is disabled (PowerVM's HMC switch).
+    Authority,
+}
+
+/// Faults a test or VMM injects into a device (`papr` profile unless noted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Faults {
+    /// The next this many bind calls answer H_BUSY with a continue token.
+    pub bind_busy: u32,
+    /// Blocks bound per bind call before answering H_BUSY; `None` binds all.
+    pub bind_budget: Option<u64>,
+    /// A new flush stays pending for this many polls.
+    pub flush_hold: u32,
+    /// The long-busy code a pending flush answers (default 10 ms, QEMU's).
+    pub flush_order: ReturnCode,
+    /// The next flush completes with this status instead of the executor's
+    /// (H_SUCCESS or H_HARDWARE); applies in both profiles.
+    pub flush_result: Option<ReturnCode>,
+    /// Performance statistics availability.
+    pub stats: StatsMode,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            bind_busy: 0,
+            bind_budget: None,
+            flush_hold: 0,
+            flush_order: H_LONG_BUSY_ORDER_10_MSEC,
+            flush_result: None,
+            stats: StatsMode::Enabled,
+        }
+    }
+}
+
+/// The mutable state of a device, for snapshot and restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceState {
+    /// Bound blocks.
+    pub bindings: Bindings,
+    /// A bind waiting for its continue token.
+    pub bind_progress: Option<BindProgress>,
+    /// Last bind continue token handed out.
+    pub bind_token: u64,
+    /// Health bits injected by the host (UNARMED comes from the spec).
+    pub health: HealthBits,
+    /// Last flush token handed out (QEMU `nvdimm_flush_token`).
+    pub flush_token: u64,
+    /// Flush requests not yet collected by the guest.
+    pub flushes: [Option<FlushRecord>; MAX_FLUSHES],
+    /// Injected faults.
+    pub faults: Faults,
+}
+
+impl Default for DeviceState {
+    fn default() -> Self {
+        DeviceState {
+            bindings: Bindings::new(),
+            bind_progress: None,
+            bind_token: 0,
+            health: HealthBits::empty(),
+            flush_token: 0,
+            flushes: [None; MAX_FLUSHES],
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A state that does not fit the device it is restored into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum StateError {
+    /// A bound run lies outside the device's blocks or the runs overlap.
+    #[error(
+        "bindings: run ({start}, {count}) is outside the device's {blocks} blocks or out of order"
+    )]
+    BadRun {
+        /// Run start.
+        start: u64,
+        /// Run length.
+        count: u64,
+        /// Device blocks.
+        blocks: u64,
+    },
+    /// A flush record has token 0 or a token above the counter.
+    #[error("flushes: token {token} is 0 or above the last token issued")]
+    BadFlushToken {
+        /// The token.
+        token: u64,
+    },
+}
+
+/// One SCM device.
+#[derive(Debug)]
+pub struct Device<L> {
+    spec: DeviceSpec,
+    label: L,
+    state: DeviceState,
+}
+
+/// What a handler needs besides the device: the profile and the host.
+#[derive(Debug)]
+pub struct Ctx<'a, H: ?Sized> {
+    /// The hcall profile.
+    pub profile: Profile,
+    /// The host.
+    pub host: &'a H,
+}
+
+// Manual impls: derive would demand `H: Copy`, but only the reference is copied.
+impl<H: ?Sized> Clone for Ctx<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: ?Sized> Copy for Ctx<'_, H> {}
+
+impl<L: LabelStore> Device<L> {
+    /// A device built from a validated spec and its label store.
+    pub fn new(spec: DeviceSpec, label: L) -> Self {
+        Device {
+            spec,
+            label,
+            state: DeviceState::default(),
+        }
+    }
+
+    /// Restores a device from a snapshot taken with [`Device::state`].
+    pub fn from_state(spec: DeviceSpec, label: L, state: DeviceState) -> Result<Self, StateError> {
+        let blocks = spec.blocks();
+        let mut prev_end = 0;
+        for &(start, count) in state.bindings.runs() {
+            let end = start.checked_add(count);
+            if count == 0 || start < prev_end || end.is_none_or(|e| e > blocks) {
+                return Err(StateError::BadRun {
+                    start,
+                    count,
+                    blocks,
+                });
+            }
+            prev_end = start + count;
+        }
+        for rec in state.flushes.iter().flatten() {
+            if rec.token == 0 || rec.token > state.flush_token {
+                return Err(StateError::BadFlushToken { token: rec.token });
+            }
+        }
+        Ok(Device { spec, label, state })
+    }
+
+    /// A snapshot of the mutable state (labels live in the label store).
+    pub fn state(&self) -> DeviceState {
+        self.state
+    }
+
+    /// The validated configuration.
+    pub fn spec(&self) -> &DeviceSpec {
+        &self.spec
+    }
+
+    /// The label store.
+    pub fn label(&self) -> &L {
+        &self.label
+    }
+
+    /// The label store, mutably.
+    pub fn label_mut(&mut self) -> &mut L {
+        &mut self.label
+    }
+
+    /// The bound blocks.
+    pub fn bindings(&self) -> &Bindings {
+        &self.state.bindings
+    }
+
+    /// The injected faults, to change them.
+    pub fn faults_mut(&mut self) -> &mut Faults {
+        &mut self.state.faults
+    }
+
+    /// ORs health bits into what H_SCM_HEALTH reports (`papr` profile).
+    pub fn inject_health(&mut self, bits: HealthBits) {
+        self.state.health |= bits;
+    }
+
+    /// Clears injected health bits.
+    pub fn clear_health(&mut self, bits: HealthBits) {
+        self.state.health &= !bits;
+    }
+
+    /// Marks every block bound, as a guest left it before kexec.
+    pub fn bind_all(&mut self) {
+        self.state.bindings = Bindings::new();
+        self.state.bind_progress = None;
+        // Infallible: one run into an empty table.
+        let _ = self.state.bindings.insert(0, self.spec.blocks());
+    }
+
+    /// The health bitmap H_SCM_HEALTH reports in `profile`.
+    pub fn health(&self, profile: Profile) -> HealthBits {
+        let unarmed = if self.spec.unarmed {
+            HealthBits::PAPR_PMEM_UNARMED
+        } else {
+            HealthBits::empty()
+        };
+        match profile {
+            Profile::Qemu => unarmed,
+            Profile::Papr => unarmed | self.state.health,
+        }
+    }
+
+    /// Completes every pending flush with its executor result, waiting for
+    /// none: what QEMU's machine reset does (`spapr_nvdimm_finish_flushes`),
+    /// minus the wait, which is the executor's business. Tokens are not
+    /// reused; the counter keeps counting.
+    pub fn reset_flushes(&mut self) {
+        self.state.flushes = [None; MAX_FLUSHES];
+    }
+
+    fn block_addr(&self, block: u64) -> u64 {
+        // block <= blocks and addr + blocks * 256 MiB was checked at placement.
+        self.spec.addr + block * SCM_BLOCK_SIZE
+    }
+
+    /// H_SCM_READ_METADATA: `len` label bytes at `offset`, big-endian in r4.
+    pub fn h_scm_read_metadata(&self, offset: u64, len: u64) -> Outcome {
+        if !matches!(len, 1 | 2 | 4 | 8) {
+            return H_P3.into();
+        }
+        if !self.label_range_ok(offset, len) {
+            return H_P2.into();
+        }
+        let mut buf = [0u8; 8];
+        let buf = &mut buf[..len as usize];
+        if self.label.read(offset, buf).is_err() {
+            return H_HARDWARE.into();
+        }
+        Outcome::with(H_SUCCESS, Outputs::r4(BigEndian::read_uint(buf, buf.len())))
+    }
+
+    /// H_SCM_WRITE_METADATA: store the low `len` bytes of `data` big-endian.
+    pub fn h_scm_write_metadata(&mut self, offset: u64, data: u64, len: u64) -> Outcome {
+        if !matches!(len, 1 | 2 | 4 | 8) {
+            // QEMU answers H_P4 here but H_P3 for the same fault on read.
+            return H_P4.into();
+        }
+        if !self.label_range_ok(offset, len) || self.spec.readonly {
+            return H_P2.into();
+        }
+        if len < 8 && data >> (len * 8) != 0 {
+            // QEMU reports stray high bits as H_P2 although data is r6.
+            return H_P2.into();
+        }
+        let mut buf = [0u8; 8];
+        let buf = &mut buf[..len as usize];
+        BigEndian::write_uint(buf, data, buf.len());
+        if self.label.write(offset, buf).is_err() {
+            return H_HARDWARE.into();
+        }
+        H_SUCCESS.into()
+    }
+
+    fn label_range_ok(&self, offset: u64, len: u64) -> bool {
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.spec.layout.label_size())
+    }
+
+    /// H_SCM_BIND_MEM. Same argument checks in both profiles; `papr` keeps
+    /// bind state, answers H_OVERLAP for bound blocks, and may answer H_BUSY
+    /// with a continue token (never long-busy: Linux treats it as fatal).
+    pub fn h_scm_bind_mem<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        start: u64,
+        count: u64,
+        target: u64,
+        token: u64,
+    ) -> Outcome {
+        let total = self.spec.blocks();
+        let resumed = match (ctx.profile, token) {
+            (_, 0) => None,
+            (Profile::Papr, t) => match self.state.bind_progress {
+                Some(p) if p.token == t && p.start == start && p.count == count => Some(p),
+                _ => return H_P5.into(),
+            },
+            (Profile::Qemu, _) => return H_P5.into(),
+        };
+        if target != BIND_ANY_ADDR {
+            return H_OVERLAP.into();
+        }
+        if start > total {
+            return H_P2.into();
+        }
+        if start.checked_add(count).is_none_or(|end| end > total) {
+            return H_P3.into();
+        }
+        let addr = self.block_addr(start);
+        if ctx.profile == Profile::Qemu {
+            return Outcome::with(
+                H_SUCCESS,
+                Outputs {
+                    r4: None,
+                    r5: Some(addr),
+                    r6: Some(count),
+                },
+            );
+        }
+        let mut progress = match resumed {
+            Some(p) => p,
+            None => {
+                if self.state.bindings.intersects(start, count) {
+                    return H_OVERLAP.into();
+                }
+                BindProgress {
+                    token: 0,
+                    start,
+                    count,
+                    done: 0,
+                }
+            }
+        };
+        let faults = &mut self.state.faults;
+        let step = if faults.bind_busy > 0 {
+            faults.bind_busy -= 1;
+            0
+        } else {
+            faults
+                .bind_budget
+                .unwrap_or(u64::MAX)
+                .max(1)
+                .min(count - progress.done)
+        };
+        if step > 0 {
+            let first = start + progress.done;
+            if self.state.bindings.insert(first, step).is_err() {
+                return H_TOO_BIG.into();
+            }
+            ctx.host.bound(self.spec.slot, self.block_addr(first), step);
+            progress.done += step;
+        }
+        if progress.done < count || step == 0 && count > 0 {
+            // Tokens are never 0 (0 starts a new request).
+            self.state.bind_token = self.state.bind_token.wrapping_add(1).max(1);
+            progress.token = self.state.bind_token;
+            self.state.bind_progress = Some(progress);
+            return Outcome::with(
+                H_BUSY,
+                Outputs {
+                    r4: Some(progress.token),
+                    r5: Some(addr),
+                    r6: Some(progress.done),
+                },
+            );
+        }
+        self.state.bind_progress = None;
+        Outcome::with(
+            H_SUCCESS,
+            Outputs {
+                r4: Some(0),
+                r5: Some(addr),
+                r6: Some(count),
+            },
+        )
+    }
+
+    /// H_SCM_UNBIND_MEM: `count` blocks from guest address `addr`.
+    pub fn h_scm_unbind_mem<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        addr: u64,
+        count: u64,
+        token: u64,
+    ) -> Outcome {
+        if token != 0 {
+            return H_P4.into();
+        }
+        if addr % SCM_BLOCK_SIZE != 0 {
+            return H_P2.into();
+        }
+        let Some(len) = count.checked_mul(SCM_BLOCK_SIZE).filter(|_| count > 0) else {
+            return H_P3.into();
+        };
+        // QEMU asserts when addr + len wraps (range_init_nofail); checked here.
+        let base = self.spec.addr;
+        let inside = addr >= base
+            && addr
+                .checked_add(len)
+                .is_some_and(|end| end <= base + self.spec.data_size());
+        if !inside {
+            return H_P3.into();
+        }
+        if ctx.profile == Profile::Papr {
+            let first = (addr - base) / SCM_BLOCK_SIZE;
+            let slot = self.spec.slot;
+            let dev_base = self.spec.addr;
+            let r = self.state.bindings.remove(first, count, |s, n| {
+                ctx.host.unbound(slot, dev_base + s * SCM_BLOCK_SIZE, n)
+            });
+            if r.is_err() {
+                return H_TOO_BIG.into();
+            }
+            self.state.bind_progress = None;
+        }
+        Outcome::with(
+            H_SUCCESS,
+            Outputs {
+                r4: None,
+                r5: Some(count),
+                r6: None,
+            },
+        )
+    }
+
+    /// Unbinds every block (H_SCM_UNBIND_ALL); returns the r5 count: all the
+    /// device's blocks in `qemu` (which keeps no state), the blocks really
+    /// unbound in `papr`.
+    pub fn unbind_all<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) -> u64 {
+        match ctx.profile {
+            Profile::Qemu => self.spec.blocks(),
+            Profile::Papr => {
+                let slot = self.spec.slot;
+                let base = self.spec.addr;
+                self.state.bind_progress = None;
+                // Removing everything never splits a run, so it cannot fail.
+                self.state
+                    .bindings
+                    .remove(0, u64::MAX, |s, n| {
+                        ctx.host.unbound(slot, base + s * SCM_BLOCK_SIZE, n)
+                    })
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    /// H_SCM_QUERY_BLOCK_MEM_BINDING (`papr`): the address of a bound block.
+    pub fn h_scm_query_block_mem_binding(&self, block: u64) -> Outcome {
+        if block >= self.spec.blocks() {
+            return H_P2.into();
+        }
+        if !self.state.bindings.contains(block) {
+            return H_NOT_FOUND.into();
+        }
+        Outcome::with(H_SUCCESS, Outputs::r4(self.block_addr(block)))
+    }
+
+    /// The bound block holding guest address `addr`, if any.
+    pub fn block_at(&self, addr: u64) -> Option<u64> {
+        let off = addr.checked_sub(self.spec.addr)?;
+        if off >= self.spec.data_size() {
+            return None;
+        }
+        let block = off / SCM_BLOCK_SIZE;
+        self.state.bindings.contains(block).then_some(block)
+    }
+
+    /// H_SCM_HEALTH: r4 the bitmap, r5 the bits this implementation reports.
+    pub fn h_scm_health(&self, profile: Profile) -> Outcome {
+        let mask = match profile {
+            Profile::Qemu => HealthBits::PAPR_PMEM_UNARMED,
+            Profile::Papr => PAPR_HEALTH_MASK,
+        };
+        Outcome::with(
+            H_SUCCESS,
+            Outputs {
+                r4: Some(self.health(profile).bits()),
+                r5: Some(mask.bits()),
+                r6: None,
+            },
+        )
+    }
+
+    /// H_SCM_PERFORMANCE_STATS (`papr`): the size query `(0, 0)`, all stats
+    /// (request count 0) or the requested ids, in the guest's buffer.
+    pub fn h_scm_performance_stats<H: Host + ?Sized>(
+        &self,
+        ctx: Ctx<'_, H>,
+        buf: u64,
+        size: u64,
+    ) -> Outcome {
+        match self.state.faults.stats {
+            StatsMode::Enabled => {}
+            StatsMode::Unsupported => return H_UNSUPPORTED.into(),
+            StatsMode::Authority => return H_AUTHORITY.into(),
+        }
+        if buf == 0 && size == 0 {
+            return Outcome::with(H_SUCCESS, Outputs::r4(SCMSTATS_ALL_SIZE));
+        }
+        if size < SCMSTATS_HEADER_SIZE {
+            return H_P3.into();
+        }
+        if buf.checked_add(size).is_none() {
+            return H_P2.into();
+        }
+        let mem = ctx.host;
+        let mut hdr = [0u8; SCMSTATS_HEADER_SIZE as usize];
+        if mem.read_guest(buf, &mut hdr).is_err() {
+            return H_P2.into();
+        }
+        if hdr[..8] != SCMSTATS_EYECATCHER || BigEndian::read_u32(&hdr[8..12]) != SCMSTATS_VERSION {
+            return H_P2.into();
+        }
+        let slot = self.spec.slot;
+        let count = u64::from(BigEndian::read_u32(&hdr[12..16]));
+        if count == 0 {
+            if size < SCMSTATS_ALL_SIZE {
+                return H_P3.into();
+            }
+            let mut out = [0u8; SCMSTATS_ALL_SIZE as usize];
+            out[..8].copy_from_slice(&SCMSTATS_EYECATCHER);
+            BigEndian::write_u32(&mut out[8..12], SCMSTATS_VERSION);
+            BigEndian::write_u32(&mut out[12..16], STAT_IDS.len() as u32);
+            for (entry, id) in out[16..].chunks_exact_mut(16).zip(STAT_IDS.iter()) {
+                entry[..8].copy_from_slice(id);
+                BigEndian::write_u64(&mut entry[8..], mem.stat(slot, id));
+            }
+            if mem.write_guest(buf, &out).is_err() {
+                return H_P2.into();
+            }
+            return H_SUCCESS.into();
+        }
+        if request_size(count).is_none_or(|need| need > size) {
+            return H_P3.into();
+        }
+        // count <= (size - 16) / 16 and every entry is in the buffer the
+        // guest owns; each one costs two small guest-memory accesses.
+        for i in 0..count {
+            let at = buf + SCMSTATS_HEADER_SIZE + i * SCMSTATS_ENTRY_SIZE;
+            let mut id = [0u8; 8];
+            if mem.read_guest(at, &mut id).is_err() {
+                return H_P2.into();
+            }
+            if !is_known_stat(&id) {
+                return Outcome::with(H_PARTIAL, Outputs::r4(u64::from_be_bytes(id)));
+            }
+            let value = mem.stat(slot, &id).to_be_bytes();
+            if mem.write_guest(at + 8, &value).is_err() {
+                return H_P2.into();
+            }
+        }
+        H_SUCCESS.into()
+    }
+
+    /// H_SCM_FLUSH: start a flush (token 0) or poll one (the token the guest
+    /// got back in r4).
+    pub fn h_scm_flush<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>, token: u64) -> Outcome {
+        match self.spec.flush {
+            FlushMode::None => return H_PARAMETER.into(),
+            FlushMode::PmemBacked if token == 0 => return H_UNSUPPORTED.into(),
+            _ => {}
+        }
+        let slot = self.spec.slot;
+        let i = if token == 0 {
+            let Some(i) = self.state.flushes.iter().position(Option::is_none) else {
+                // Bounded, unlike QEMU's lists: the guest retries on H_BUSY
+                // with the token in r4, and 0 starts a new request.
+                return Outcome::with(H_BUSY, Outputs::r4(0));
+            };
+            let Some(t) = self.state.flush_token.checked_add(1) else {
+                // QEMU asserts; 2^64 requests cannot happen in practice.
+                return H_HARDWARE.into();
+            };
+            self.state.flush_token = t;
+            // The label area lives in our store: make it durable first.
+            let label_ok = self.label.flush().is_ok();
+            let exec = ctx.host.start_flush(slot, t);
+            let result = match exec {
+                FlushStatus::Done(ok) => Some(if ok && label_ok {
+                    H_SUCCESS
+                } else {
+                    H_HARDWARE
+                }),
+                FlushStatus::Pending if !label_ok => Some(H_HARDWARE),
+                FlushStatus::Pending => None,
+            };
+            self.state.flushes[i] = Some(FlushRecord {
+                token: t,
+                result,
+                hold: self.state.faults.flush_hold,
+                // QEMU answers every new request with long-busy: its worker
+                // completes in a bottom half that needs the lock the hcall
+                // holds.
+                fresh: ctx.profile == Profile::Qemu,
+            });
+            i
+        } else {
+            let found = self
+                .state
+                .flushes
+                .iter()
+                .position(|r| r.is_some_and(|r| r.token == token));
+            match found {
+                Some(i) => i,
+                None => return H_P2.into(),
+            }
+        };
+        let Some(rec) = self.state.flushes[i].as_mut() else {
+            return H_HARDWARE.into();
+        };
+        let t = rec.token;
+        let order = match ctx.profile {
+            Profile::Qemu => H_LONG_BUSY_ORDER_10_MSEC,
+            Profile::Papr => self.state.faults.flush_order,
+        };
+        let pending = Outcome::with(order, Outputs::r4(t));
+        if rec.fresh {
+            rec.fresh = false;
+            return pending;
+        }
+        if rec.hold > 0 {
+            rec.hold -= 1;
+            return pending;
+        }
+        let result = match rec.result {
+            Some(r) => r,
+            None => match ctx.host.poll_flush(slot, t) {
+                FlushStatus::Pending => return pending,
+                FlushStatus::Done(ok) => {
+                    if ok {
+                        H_SUCCESS
+                    } else {
+                        H_HARDWARE
+                    }
+                }
+            },
+        };
+        self.state.flushes[i] = None;
+        let result = self.state.faults.flush_result.take().unwrap_or(result);
+        if result != H_SUCCESS && ctx.profile == Profile::Papr {
+            // Linux 75b7c05ebf90 expects a failed flush to show in health.
+            self.state.health |= HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY;
+        }
+        result.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_bindings_insert_merge() {
+        let mut b = Bindings::new();
+        b.insert(4, 2).unwrap();
+        b.insert(0, 2).unwrap();
+        assert_eq!(b.runs(), &[(0, 2), (4, 2)]);
+        b.insert(2, 2).unwrap();
+        assert_eq!(b.runs(), &[(0, 6)]);
+        b.insert(6, 1).unwrap();
+        assert_eq!(b.runs(), &[(0, 7)]);
+        b.insert(10, 0).unwrap();
+        assert_eq!(b.count(), 7);
+        assert!(b.contains(6) && !b.contains(7));
+        assert!(b.intersects(6, 10) && !b.intersects(7, 10));
+    }
+
+    #[test]
+    fn test_bindings_remove_split() {
+        let mut b = Bindings::new();
+        b.insert(0, 10).unwrap();
+        let mut seen = [(0, 0); 4];
+        let mut k = 0;
+        let n = b
+            .remove(3, 2, |s, c| {
+                seen[k] = (s, c);
+                k += 1;
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(&seen[..k], &[(3, 2)]);
+        assert_eq!(b.runs(), &[(0, 3), (5, 5)]);
+        assert_eq!(b.remove(0, u64::MAX, |_, _| {}).unwrap(), 8);
+        assert_eq!(b.runs(), &[]);
+    }
+
+    #[test]
+    fn test_bindings_full() {
+        let mut b = Bindings::new();
+        for i in 0..MAX_EXTENTS as u64 {
+            b.insert(i * 2, 1).unwrap();
+        }
+        assert_eq!(b.insert(100, 1), Err(BindingsFull));
+        // Filling a gap merges instead of adding a run.
+        b.insert(1, 1).unwrap();
+        let mut b = Bindings::new();
+        b.insert(0, 100).unwrap();
+        for i in 1..MAX_EXTENTS as u64 {
+            b.remove(i * 4, 1, |_, _| {}).unwrap();
+        }
+        assert_eq!(b.remove(90, 1, |_, _| {}), Err(BindingsFull));
+    }
+}

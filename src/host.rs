@@ -1,0 +1,142 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The small traits through which a VMM plugs its host into the hcall
+//! handlers, each with a no-op or simple default.
+//!
+//! A VMM implements the ones it cares about on its own host type and writes
+//! an empty `impl` for the rest; [`Host`] is then implemented automatically.
+//! All methods take `&self` so that hcalls on different vCPUs can share the
+//! host; use interior mutability where state is needed.
+
+use thiserror::Error;
+
+/// A guest memory access failed (address not backed by guest RAM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("guest memory: {len} bytes at {gpa:#x} are not accessible")]
+pub struct GuestMemoryError {
+    /// Guest-physical address of the access.
+    pub gpa: u64,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Guest RAM, for the H_SCM_PERFORMANCE_STATS buffer.
+///
+/// The default has no memory: every access fails, so PERFORMANCE_STATS
+/// with a buffer answers H_P2 (the size query still works).
+pub trait GuestMemory {
+    /// Reads `buf.len()` bytes at guest-physical `gpa`.
+    fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
+        let _ = buf;
+        Err(GuestMemoryError {
+            gpa,
+            len: buf.len(),
+        })
+    }
+
+    /// Writes `data` at guest-physical `gpa`.
+    fn write_guest(&self, gpa: u64, data: &[u8]) -> Result<(), GuestMemoryError> {
+        Err(GuestMemoryError {
+            gpa,
+            len: data.len(),
+        })
+    }
+}
+
+/// Where a flush of a device's backing store stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushStatus {
+    /// Still running: the guest is told to retry with its token.
+    Pending,
+    /// Finished; `false` means the backing store reported an error (the
+    /// guest gets H_HARDWARE, QEMU's answer when `fdatasync` fails).
+    Done(bool),
+}
+
+/// Flushes a device's data to stable storage for H_SCM_FLUSH.
+///
+/// The data region is mapped by the VMM, so only the VMM can flush it
+/// (QEMU: `fdatasync` on the backend, or a libpmem persist). The default
+/// completes at once with success.
+pub trait FlushExecutor {
+    /// Starts a flush of slot `slot` for the guest's request `token`.
+    fn start_flush(&self, slot: u32, token: u64) -> FlushStatus {
+        let _ = (slot, token);
+        FlushStatus::Done(true)
+    }
+
+    /// Polls a flush that [`start_flush`](Self::start_flush) left pending.
+    fn poll_flush(&self, slot: u32, token: u64) -> FlushStatus {
+        let _ = (slot, token);
+        FlushStatus::Done(true)
+    }
+}
+
+/// Called when the guest binds or unbinds blocks (`papr` profile only; in
+/// the `qemu` profile the region is mapped at plug time and bind keeps no
+/// state). A VMM that maps lazily maps and unmaps here.
+pub trait BindEvents {
+    /// `blocks` blocks starting at guest address `addr` are now bound.
+    fn bound(&self, slot: u32, addr: u64, blocks: u64) {
+        let _ = (slot, addr, blocks);
+    }
+
+    /// `blocks` blocks starting at guest address `addr` are now unbound.
+    fn unbound(&self, slot: u32, addr: u64, blocks: u64) {
+        let _ = (slot, addr, blocks);
+    }
+}
+
+/// Values for H_SCM_PERFORMANCE_STATS.
+///
+/// The default reports `MemLife ` (life remaining, percent) as 100 and every
+/// other statistic as 0.
+pub trait StatsSource {
+    /// The value of statistic `id` (one of [`crate::stats::STAT_IDS`]) of
+    /// slot `slot`.
+    fn stat(&self, slot: u32, id: &[u8; 8]) -> u64 {
+        let _ = slot;
+        crate::stats::default_stat(id)
+    }
+}
+
+/// Everything the hcall handlers need from the host.
+pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource {}
+
+impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + ?Sized> Host for T {}
+
+/// A host with every default: no guest memory, synchronous successful
+/// flushes, no bind hooks, default statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoHost;
+
+impl GuestMemory for NoHost {}
+impl FlushExecutor for NoHost {}
+impl BindEvents for NoHost {}
+impl StatsSource for NoHost {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_no_host_defaults() {
+        let h = NoHost;
+        let mut b = [0u8; 4];
+        assert_eq!(
+            h.read_guest(0x1000, &mut b),
+            Err(GuestMemoryError {
+                gpa: 0x1000,
+                len: 4
+            })
+        );
+        assert!(h.write_guest(0, &b).is_err());
+        assert_eq!(h.start_flush(0, 1), FlushStatus::Done(true));
+        assert_eq!(h.poll_flush(0, 1), FlushStatus::Done(true));
+        h.bound(0, 0, 1);
+        h.unbound(0, 0, 1);
+        assert_eq!(h.stat(0, b"MemLife "), 100);
+        assert_eq!(h.stat(0, b"CtlResCt"), 0);
+    }
+}

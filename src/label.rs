@@ -1,0 +1,365 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Label (metadata) area stores.
+//!
+//! The guest reads and writes its namespace labels 1, 2, 4 or 8 bytes at a
+//! time through H_SCM_READ_METADATA / H_SCM_WRITE_METADATA. A [`LabelStore`]
+//! holds those bytes: over a borrowed slice (no allocation), a `Vec` (with
+//! `alloc`), or the end of a QEMU-style backing file (with `std`).
+
+use thiserror::Error;
+
+/// A label-store error.
+#[derive(Debug, Error)]
+pub enum LabelError {
+    /// The access does not lie inside the label area.
+    #[error("label: access at offset {offset:#x} of {len} bytes is outside the {size:#x}-byte label area")]
+    OutOfRange {
+        /// Offset of the access.
+        offset: u64,
+        /// Length of the access.
+        len: usize,
+        /// Size of the area.
+        size: u64,
+    },
+    /// The backing file failed.
+    #[cfg(feature = "std")]
+    #[error("label: backing file I/O failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// Byte storage for one device's label area.
+pub trait LabelStore {
+    /// Size of the label area in bytes.
+    fn size(&self) -> u64;
+
+    /// Reads `buf.len()` bytes at `offset`.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError>;
+
+    /// Writes `data` at `offset`.
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError>;
+
+    /// Makes earlier writes durable. In-memory stores have nothing to do.
+    fn flush(&mut self) -> Result<(), LabelError> {
+        Ok(())
+    }
+}
+
+/// Checks `[offset, offset + len)` against `size` without overflow and
+/// returns the range as `usize` bounds.
+pub fn check_range(offset: u64, len: usize, size: u64) -> Result<(usize, usize), LabelError> {
+    offset
+        .checked_add(len as u64)
+        .filter(|end| *end <= size)
+        .and_then(|end| Some((usize::try_from(offset).ok()?, usize::try_from(end).ok()?)))
+        .ok_or(LabelError::OutOfRange { offset, len, size })
+}
+
+/// A label area in a caller-provided slice (no allocation).
+#[derive(Debug)]
+pub struct SliceLabelStore<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl<'a> SliceLabelStore<'a> {
+    /// Wraps `bytes` as the whole label area.
+    pub fn new(bytes: &'a mut [u8]) -> Self {
+        SliceLabelStore { bytes }
+    }
+}
+
+impl LabelStore for SliceLabelStore<'_> {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+        let (s, e) = check_range(offset, buf.len(), self.size())?;
+        buf.copy_from_slice(&self.bytes[s..e]);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+        let (s, e) = check_range(offset, data.len(), self.size())?;
+        self.bytes[s..e].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use self::vec_store::VecLabelStore;
+
+#[cfg(feature = "alloc")]
+mod vec_store {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use super::{check_range, LabelError, LabelStore};
+
+    /// A label area on the heap, zero-filled like a fresh sparse backing file.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct VecLabelStore {
+        bytes: Vec<u8>,
+    }
+
+    impl VecLabelStore {
+        /// A zeroed area of `size` bytes.
+        pub fn new(size: usize) -> Self {
+            VecLabelStore {
+                bytes: vec![0; size],
+            }
+        }
+
+        /// An area holding `bytes`.
+        pub fn from_vec(bytes: Vec<u8>) -> Self {
+            VecLabelStore { bytes }
+        }
+
+        /// The bytes.
+        pub fn as_slice(&self) -> &[u8] {
+            &self.bytes
+        }
+    }
+
+    impl LabelStore for VecLabelStore {
+        fn size(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+
+        fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+            let (s, e) = check_range(offset, buf.len(), self.size())?;
+            buf.copy_from_slice(&self.bytes[s..e]);
+            Ok(())
+        }
+
+        fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+            let (s, e) = check_range(offset, data.len(), self.size())?;
+            self.bytes[s..e].copy_from_slice(data);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use self::file_store::{Durability, FileLabelStore};
+
+#[cfg(feature = "std")]
+mod file_store {
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::os::unix::fs::FileExt;
+    use std::path::Path;
+
+    use super::{check_range, LabelError, LabelStore};
+    use crate::layout::BackingLayout;
+
+    /// When label writes reach stable storage.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Durability {
+        /// Each write goes straight to the file (`pwrite`, no user-space
+        /// cache); `sync_data` runs on [`LabelStore::flush`], which the
+        /// device calls on H_SCM_FLUSH and on request. This is QEMU's
+        /// behaviour for a non-pmem backend: a plain memcpy into the shared
+        /// mapping, made durable by `fdatasync` when the guest flushes.
+        #[default]
+        OnFlush,
+        /// `sync_data` after every write: each H_SCM_WRITE_METADATA is durable
+        /// when it returns, at the cost of one device sync per label write.
+        EveryWrite,
+    }
+
+    /// The label area at the end of a QEMU-style NVDIMM backing file.
+    ///
+    /// The file is the whole `memory-backend-file`: data blocks first, the
+    /// label in its last `label_size` bytes (`nvdimm_prepare_memory_region`).
+    #[derive(Debug)]
+    pub struct FileLabelStore {
+        file: File,
+        offset: u64,
+        size: u64,
+        durability: Durability,
+    }
+
+    impl FileLabelStore {
+        /// Opens an existing backing file whose last `label_size` bytes are
+        /// the label; the file's length is the backing size.
+        pub fn open(
+            path: &Path,
+            label_size: u64,
+            durability: Durability,
+        ) -> Result<(Self, BackingLayout), LabelError> {
+            let file = OpenOptions::new().read(true).write(true).open(path)?;
+            let backing = file.metadata()?.len();
+            Self::with_file(file, backing, label_size, durability)
+        }
+
+        /// Opens `path`, creating it as a sparse file of `backing_size` bytes
+        /// if it does not exist. An existing file must have that size.
+        pub fn create(
+            path: &Path,
+            backing_size: u64,
+            label_size: u64,
+            durability: Durability,
+        ) -> Result<(Self, BackingLayout), LabelError> {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
+            let len = file.metadata()?.len();
+            if len == 0 {
+                file.set_len(backing_size)?;
+            } else if len != backing_size {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "backing file exists with another size",
+                )
+                .into());
+            }
+            Self::with_file(file, backing_size, label_size, durability)
+        }
+
+        fn with_file(
+            file: File,
+            backing: u64,
+            label_size: u64,
+            durability: Durability,
+        ) -> Result<(Self, BackingLayout), LabelError> {
+            let layout = BackingLayout::new(backing, label_size)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            Ok((
+                FileLabelStore {
+                    file,
+                    offset: layout.label_offset(),
+                    size: label_size,
+                    durability,
+                },
+                layout,
+            ))
+        }
+
+        /// The durability policy.
+        pub fn durability(&self) -> Durability {
+            self.durability
+        }
+    }
+
+    impl LabelStore for FileLabelStore {
+        fn size(&self) -> u64 {
+            self.size
+        }
+
+        fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+            check_range(offset, buf.len(), self.size)?;
+            // offset + len <= size and self.offset + size == backing size,
+            // so the sum cannot overflow.
+            self.file.read_exact_at(buf, self.offset + offset)?;
+            Ok(())
+        }
+
+        fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+            check_range(offset, data.len(), self.size)?;
+            self.file.write_all_at(data, self.offset + offset)?;
+            if self.durability == Durability::EveryWrite {
+                self.file.sync_data()?;
+            }
+            Ok(())
+        }
+
+        fn flush(&mut self) -> Result<(), LabelError> {
+            self.file.sync_data()?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_slice_store_round_trip_and_bounds() {
+        let mut buf = [0u8; 16];
+        let mut s = SliceLabelStore::new(&mut buf);
+        assert_eq!(s.size(), 16);
+        s.write(14, &[0xAA, 0xBB]).unwrap();
+        let mut out = [0u8; 2];
+        s.read(14, &mut out).unwrap();
+        assert_eq!(out, [0xAA, 0xBB]);
+        assert!(matches!(
+            s.write(15, &[1, 2]),
+            Err(LabelError::OutOfRange {
+                offset: 15,
+                len: 2,
+                size: 16
+            })
+        ));
+        assert!(s.read(u64::MAX, &mut out).is_err());
+        assert!(s.read(17, &mut []).is_err());
+        assert!(s.read(16, &mut []).is_ok());
+        s.flush().unwrap();
+    }
+
+    #[test]
+    fn test_check_range_overflow() {
+        assert!(check_range(u64::MAX - 1, 8, u64::MAX).is_err());
+        assert_eq!(check_range(8, 8, 16).unwrap(), (8, 16));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn test_vec_store() {
+        let mut v = VecLabelStore::new(128 * 1024);
+        v.write(128 * 1024 - 1, &[7]).unwrap();
+        assert_eq!(v.as_slice()[128 * 1024 - 1], 7);
+        assert!(v.write(128 * 1024, &[7]).is_err());
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn test_file_store_label_at_end() {
+        use std::io::{Read, Seek, SeekFrom};
+        const K: u64 = 1024;
+        const M: u64 = 1024 * K;
+        let dir = std::env::temp_dir().join(std::format!("papr-scm-label-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nv0.img");
+        let _ = std::fs::remove_file(&path);
+        let (mut s, layout) =
+            FileLabelStore::create(&path, 256 * M + 128 * K, 128 * K, Durability::OnFlush).unwrap();
+        assert_eq!(layout.blocks(), 1);
+        s.write(0, b"NAMESPACE").unwrap();
+        s.write(128 * K - 2, &[0xDE, 0xAD]).unwrap();
+        s.flush().unwrap();
+        assert!(s.write(128 * K - 1, &[1, 2]).is_err());
+        drop(s);
+
+        // The bytes sit in the last 128 KiB of the file.
+        let mut f = std::fs::File::open(&path).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 256 * M + 128 * K);
+        f.seek(SeekFrom::Start(256 * M)).unwrap();
+        let mut head = [0u8; 9];
+        f.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"NAMESPACE");
+        f.seek(SeekFrom::End(-2)).unwrap();
+        let mut tail = [0u8; 2];
+        f.read_exact(&mut tail).unwrap();
+        assert_eq!(tail, [0xDE, 0xAD]);
+
+        // Reopened as an existing QEMU backing file, with per-write sync.
+        let (mut s, layout) = FileLabelStore::open(&path, 128 * K, Durability::EveryWrite).unwrap();
+        assert_eq!(layout.label_offset(), 256 * M);
+        assert_eq!(s.durability(), Durability::EveryWrite);
+        let mut out = [0u8; 9];
+        s.read(0, &mut out).unwrap();
+        assert_eq!(&out, b"NAMESPACE");
+        s.write(9, &[1]).unwrap();
+
+        // A size mismatch and a layout error are refused.
+        assert!(FileLabelStore::create(&path, 512 * M, 128 * K, Durability::OnFlush).is_err());
+        assert!(FileLabelStore::open(&path, 512 * M, Durability::OnFlush).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
