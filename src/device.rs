@@ -779,10 +779,11 @@ impl<L: LabelStore> Device<L> {
                 token: t,
                 result,
                 hold: self.state.faults.flush_hold,
-                // QEMU answers every new request with long-busy: its worker
-                // completes in a bottom half that needs the lock the hcall
-                // holds.
-                fresh: ctx.profile == Profile::Qemu,
+                // A request the executor left running is not polled in the
+                // call that started it. QEMU answers every new request with
+                // long-busy: its worker completes in a bottom half that
+                // needs the lock the hcall holds.
+                fresh: ctx.profile == Profile::Qemu || result.is_none(),
             });
             i
         } else {

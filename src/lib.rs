@@ -72,7 +72,11 @@ pub mod host;
 pub mod label;
 pub mod layout;
 pub mod machine;
+#[cfg(feature = "std")]
+pub mod replay;
 pub mod stats;
+#[cfg(feature = "alloc")]
+pub mod transcript;
 
 pub use config::Profile;
 pub use uuid::Uuid;

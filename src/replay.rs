@@ -1,0 +1,334 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Runs a transcript against a machine built from its own configuration and
+//! checks every expectation.
+//!
+//! Guest RAM is `[0, ram)`, sparse and zero-filled. A started flush stays
+//! pending until the next call that names its token, which then completes
+//! it (with the injected result, if any).
+
+use std::boxed::Box;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::string::String;
+use std::vec::Vec;
+
+use crate::hcall::{Regs, ReturnCode};
+use crate::host::{
+    BindEvents, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
+};
+use crate::label::VecLabelStore;
+use crate::machine::{Machine, SharedSlots};
+use crate::transcript::{call_line, Directive, Expect, Injection, Opcode, ParseError, Transcript};
+
+const PAGE: u64 = 4096;
+
+/// Sparse, zero-filled guest RAM `[0, size)`.
+#[derive(Debug, Default)]
+pub struct SparseRam {
+    size: u64,
+    pages: RefCell<BTreeMap<u64, Box<[u8; PAGE as usize]>>>,
+}
+
+impl SparseRam {
+    /// RAM of `size` bytes, all zero.
+    pub fn new(size: u64) -> Self {
+        SparseRam {
+            size,
+            pages: RefCell::default(),
+        }
+    }
+
+    fn check(&self, gpa: u64, len: usize) -> Result<(), GuestMemoryError> {
+        match gpa.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(GuestMemoryError { gpa, len }),
+        }
+    }
+
+    fn chunks(gpa: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
+        // (page, offset in page, offset in buffer, length)
+        let mut done = 0usize;
+        core::iter::from_fn(move || {
+            if done == len {
+                return None;
+            }
+            let at = gpa + done as u64;
+            let off = (at % PAGE) as usize;
+            let n = (PAGE as usize - off).min(len - done);
+            let item = (at / PAGE, off, done, n);
+            done += n;
+            Some(item)
+        })
+    }
+}
+
+impl GuestMemory for SparseRam {
+    fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
+        self.check(gpa, buf.len())?;
+        let pages = self.pages.borrow();
+        for (page, off, at, n) in Self::chunks(gpa, buf.len()) {
+            let dst = &mut buf[at..at + n];
+            match pages.get(&page) {
+                Some(p) => dst.copy_from_slice(&p[off..off + n]),
+                None => dst.fill(0),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_guest(&self, gpa: u64, data: &[u8]) -> Result<(), GuestMemoryError> {
+        self.check(gpa, data.len())?;
+        let mut pages = self.pages.borrow_mut();
+        for (page, off, at, n) in Self::chunks(gpa, data.len()) {
+            let p = pages
+                .entry(page)
+                .or_insert_with(|| Box::new([0; PAGE as usize]));
+            p[off..off + n].copy_from_slice(&data[at..at + n]);
+        }
+        Ok(())
+    }
+}
+
+/// The host replay uses: sparse RAM, flushes that complete when polled.
+#[derive(Debug, Default)]
+pub struct ReplayHost {
+    /// Guest RAM.
+    pub ram: SparseRam,
+}
+
+impl GuestMemory for ReplayHost {
+    fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
+        self.ram.read_guest(gpa, buf)
+    }
+    fn write_guest(&self, gpa: u64, data: &[u8]) -> Result<(), GuestMemoryError> {
+        self.ram.write_guest(gpa, data)
+    }
+}
+
+impl FlushExecutor for ReplayHost {
+    fn start_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
+        FlushStatus::Pending
+    }
+}
+
+impl BindEvents for ReplayHost {}
+impl StatsSource for ReplayHost {}
+
+/// The machine a transcript runs on.
+pub type ReplayMachine = Machine<SharedSlots<VecLabelStore>, ReplayHost>;
+
+/// Builds the machine a transcript's `machine` and `nvdimm` lines describe.
+pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
+    let (machine, devices) = t.config()?;
+    let cfgs: Vec<_> = devices.iter().map(|d| d.1).collect();
+    let host = ReplayHost {
+        ram: SparseRam::new(machine.ram_size),
+    };
+    Machine::from_config(&machine, &cfgs, host).map_err(|e| ParseError {
+        line: e.device.map_or_else(|| machine_line(t), |i| devices[i].0),
+        reason: std::format!("{}", e.source),
+    })
+}
+
+fn machine_line(t: &Transcript) -> usize {
+    t.lines
+        .iter()
+        .find(|(_, d)| matches!(d, Directive::Machine(_)))
+        .map_or(0, |l| l.0)
+}
+
+/// The outcome of a replay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One line per call and memory check.
+    pub lines: Vec<String>,
+    /// Calls made.
+    pub calls: usize,
+    /// Expectations that did not hold, as "line N: expected ..., got ...".
+    pub mismatches: Vec<String>,
+}
+
+/// The output registers an hcall defines, for reports of unchecked calls.
+fn defined_outputs(opcode: u64) -> &'static [u8] {
+    use crate::hcall::*;
+    match opcode {
+        H_SCM_BIND_MEM => &[4, 5, 6],
+        H_SCM_HEALTH | H_SCM_QUERY_LOGICAL_MEM_BINDING | H_SCM_UNBIND_ALL => &[4, 5],
+        H_SCM_UNBIND_MEM => &[5],
+        H_SCM_WRITE_METADATA => &[],
+        _ => &[4],
+    }
+}
+
+/// Replays a parsed transcript. `Err` means a malformed file (bad
+/// configuration, injection into an empty slot, a line out of place).
+pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
+    let m = build(t)?;
+    let mut report = Report::default();
+    let mut started = false;
+    for (line, d) in &t.lines {
+        let line = *line;
+        match d {
+            Directive::Machine(_) | Directive::Nvdimm(_) => {
+                if started {
+                    return Err(ParseError {
+                        line,
+                        reason: "configuration after the first call".into(),
+                    });
+                }
+            }
+            Directive::Mem { addr, bytes } => {
+                started = true;
+                m.host()
+                    .ram
+                    .write_guest(*addr, bytes)
+                    .map_err(|e| ParseError {
+                        line,
+                        reason: std::format!("mem: {e}"),
+                    })?;
+            }
+            Directive::ExpectMem { addr, bytes } => {
+                started = true;
+                let mut got = std::vec![0u8; bytes.len()];
+                let ok = m.host().ram.read_guest(*addr, &mut got).is_ok() && got == *bytes;
+                let mut s = std::format!("{line:5} ");
+                s.push_str(if ok { "ok   " } else { "FAIL " });
+                let _ = write!(s, "{d}");
+                report.lines.push(s);
+                if !ok {
+                    report.mismatches.push(std::format!(
+                        "line {line}: expected memory {}, got {}",
+                        hex(bytes),
+                        hex(&got)
+                    ));
+                }
+            }
+            Directive::Inject { slot, what } => {
+                started = true;
+                inject(&m, *slot, *what).ok_or_else(|| ParseError {
+                    line,
+                    reason: std::format!("inject: slot {slot} holds no device"),
+                })?;
+            }
+            Directive::Call {
+                opcode,
+                args,
+                expect,
+            } => {
+                started = true;
+                report.calls += 1;
+                let mut regs: Regs = [0; 9];
+                regs[..args.len()].copy_from_slice(args);
+                let regs_in = regs;
+                let status = m.handle(*opcode, &mut regs);
+                let status = status.unwrap_or(crate::hcall::H_FUNCTION);
+                let shown: Vec<u8> = match expect {
+                    Some(e) => e.regs.iter().map(|r| r.0).collect(),
+                    None => defined_outputs(*opcode).to_vec(),
+                };
+                let actual = call_line(*opcode, &regs_in, args.len(), status, &regs, &shown);
+                let mismatch = expect.as_ref().and_then(|e| check(e, status, &regs));
+                let mut s = std::format!("{line:5} ");
+                s.push_str(if mismatch.is_none() { "ok   " } else { "FAIL " });
+                let _ = write!(s, "{actual}");
+                report.lines.push(s);
+                if let (Some(e), Some(got)) = (expect, mismatch) {
+                    report.mismatches.push(std::format!(
+                        "line {line}: {}: expected {e}, got {got}",
+                        Opcode(*opcode)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check(e: &Expect, status: ReturnCode, regs: &Regs) -> Option<Expect> {
+    let regs_ok = e.regs.iter().all(|&(n, v)| regs[usize::from(n - 4)] == v);
+    if e.status == status && regs_ok {
+        return None;
+    }
+    Some(Expect {
+        status,
+        regs: e
+            .regs
+            .iter()
+            .map(|&(n, _)| (n, regs[usize::from(n - 4)]))
+            .collect(),
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| std::format!("{x:02x}")).collect()
+}
+
+/// Applies an injection to a machine's device; `None` if the slot is empty.
+pub fn inject<S: crate::machine::SlotTable, H: crate::host::Host>(
+    m: &Machine<S, H>,
+    slot: u32,
+    what: Injection,
+) -> Option<()> {
+    m.with_device(slot, |d| match what {
+        Injection::Health(b) => d.inject_health(b),
+        Injection::FlushResult(c) => d.faults_mut().flush_result = Some(c),
+        Injection::FlushHold(k) => d.faults_mut().flush_hold = k,
+        Injection::FlushOrder(c) => d.faults_mut().flush_order = c,
+        Injection::BindBusy(k) => d.faults_mut().bind_busy = k,
+        Injection::BindBudget(n) => d.faults_mut().bind_budget = Some(n),
+        Injection::Stats(s) => d.faults_mut().stats = s,
+        Injection::BoundAll => d.bind_all(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_sparse_ram() {
+        let r = SparseRam::new(3 * PAGE);
+        let mut b = [1u8; 6];
+        r.read_guest(PAGE - 3, &mut b).unwrap();
+        assert_eq!(b, [0; 6]);
+        r.write_guest(PAGE - 3, &[1, 2, 3, 4, 5, 6]).unwrap();
+        r.read_guest(PAGE - 3, &mut b).unwrap();
+        assert_eq!(b, [1, 2, 3, 4, 5, 6]);
+        assert!(r.write_guest(3 * PAGE - 1, &[1, 2]).is_err());
+        assert!(r.read_guest(u64::MAX, &mut b).is_err());
+        r.write_guest(3 * PAGE - 1, &[9]).unwrap();
+    }
+
+    #[test]
+    fn test_replay_reports_mismatch_and_success() {
+        let t = Transcript::parse(
+            "machine ram=2G maxmem=8G slots=4\n\
+             nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n\
+             call H_SCM_BIND_MEM 0x90000000 0 4 -1 0 -> H_SUCCESS r5=0x80000000 r6=4\n\
+             call H_SCM_HEALTH 0x90000000 -> H_P2\n",
+        )
+        .unwrap();
+        let r = replay(&t).unwrap();
+        assert_eq!(r.calls, 2);
+        assert_eq!(r.mismatches.len(), 1);
+        assert!(r.mismatches[0].starts_with("line 4: H_SCM_HEALTH: expected H_P2, got H_SUCCESS"));
+    }
+
+    #[test]
+    fn test_replay_malformed() {
+        let t = Transcript::parse(
+            "machine ram=2G maxmem=8G slots=4\n\
+             nvdimm size=1G label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n",
+        )
+        .unwrap();
+        let e = replay(&t).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.starts_with("size:"), "{}", e.reason);
+        let t = Transcript::parse("machine ram=2G maxmem=8G slots=4\ninject slot=0 bound=all\n")
+            .unwrap();
+        assert_eq!(replay(&t).unwrap_err().line, 2);
+    }
+}

@@ -1,0 +1,140 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The hcall path allocates nothing: every SCM hcall, in both profiles,
+//! success and error paths, under a counting allocator.
+
+#![cfg(feature = "std")]
+
+use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Profile};
+use papr_scm::hcall::*;
+use papr_scm::host::GuestMemory;
+use papr_scm::machine::Machine;
+use papr_scm::replay::{ReplayHost, SparseRam};
+
+const K: u64 = 1024;
+const G: u64 = 1024 * 1024 * K;
+
+fn machine(
+    profile: Profile,
+) -> Machine<papr_scm::machine::SharedSlots<papr_scm::label::VecLabelStore>, ReplayHost> {
+    let mut m = MachineConfig::new(2 * G, 8 * G, 4);
+    m.profile = profile;
+    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    let mut flushy = NvdimmConfig::new(G / 4 + 128 * K, 128 * K, uuid);
+    flushy.kind = DeviceKind::SpaprNvdimm;
+    let host = ReplayHost {
+        ram: SparseRam::new(2 * G),
+    };
+    let m = Machine::from_config(
+        &m,
+        &[NvdimmConfig::new(G + 128 * K, 128 * K, uuid), flushy],
+        host,
+    )
+    .unwrap();
+    // Touch the stats buffer pages now: the sparse RAM allocates a page on
+    // first write, which is the host's memory, not the hcall path's.
+    let mut hdr = *b"SCMSTATS\0\0\0\x01\0\0\0\0";
+    m.host().ram.write_guest(0x1000, &[0; 272]).unwrap();
+    m.host().ram.write_guest(0x1000, &hdr).unwrap();
+    hdr[15] = 1;
+    m.host().ram.write_guest(0x2000, &hdr).unwrap();
+    m.host()
+        .ram
+        .write_guest(0x2010, b"MemLife \0\0\0\0\0\0\0\0")
+        .unwrap();
+    m
+}
+
+fn exercise(
+    m: &Machine<papr_scm::machine::SharedSlots<papr_scm::label::VecLabelStore>, ReplayHost>,
+) -> u32 {
+    let calls: &[(u64, [u64; 9])] = &[
+        (H_SCM_BIND_MEM, [0x9000_0000, 0, 4, u64::MAX, 0, 0, 0, 0, 0]),
+        (H_SCM_BIND_MEM, [0x9000_0000, 0, 4, u64::MAX, 0, 0, 0, 0, 0]),
+        (H_SCM_BIND_MEM, [0x9000_0000, 9, 4, u64::MAX, 0, 0, 0, 0, 0]),
+        (
+            H_SCM_QUERY_BLOCK_MEM_BINDING,
+            [0x9000_0000, 3, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_QUERY_LOGICAL_MEM_BINDING,
+            [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_READ_METADATA,
+            [0x9000_0000, 0x1fff8, 8, 0, 0, 0, 0, 0, 0],
+        ),
+        (H_SCM_READ_METADATA, [0x9000_0000, 0, 3, 0, 0, 0, 0, 0, 0]),
+        (
+            H_SCM_WRITE_METADATA,
+            [0x9000_0000, 5, 0xabcd, 2, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_WRITE_METADATA,
+            [0x9000_0000, 5, 0xabcdef, 2, 0, 0, 0, 0, 0],
+        ),
+        (H_SCM_HEALTH, [0x9000_0001, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (H_SCM_HEALTH, [0x1234, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (
+            H_SCM_PERFORMANCE_STATS,
+            [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_PERFORMANCE_STATS,
+            [0x9000_0000, 0x1000, 272, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_PERFORMANCE_STATS,
+            [0x9000_0000, 0x2000, 32, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_PERFORMANCE_STATS,
+            [0x9000_0000, 0xffff_0000_0000, 32, 0, 0, 0, 0, 0, 0],
+        ),
+        (H_SCM_FLUSH, [0x9000_0001, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (H_SCM_FLUSH, [0x9000_0001, 1, 0, 0, 0, 0, 0, 0, 0]),
+        (H_SCM_FLUSH, [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (
+            H_SCM_UNBIND_MEM,
+            [0x9000_0000, 0x9000_0000, 1, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            H_SCM_UNBIND_MEM,
+            [0x9000_0000, 0xffff_ffff_f000_0000, 2, 0, 0, 0, 0, 0, 0],
+        ),
+        (H_SCM_UNBIND_ALL, [2, 0x9000_0000, 0, 0, 0, 0, 0, 0, 0]),
+        (H_SCM_UNBIND_ALL, [1, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (H_SCM_UNBIND_ALL, [9, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (0x58, [0; 9]),
+    ];
+    let mut handled = 0;
+    for (op, regs) in calls {
+        let mut r = *regs;
+        if m.handle(*op, &mut r).is_some() {
+            handled += 1;
+        }
+    }
+    handled
+}
+
+#[test]
+fn test_hcall_path_allocates_nothing() {
+    // The counter does count: a Box is one allocation.
+    let probe = allocation_counter::measure(|| {
+        std::hint::black_box(Box::new(1u64));
+    });
+    assert_eq!(probe.count_total, 1);
+
+    for profile in [Profile::Qemu, Profile::Papr] {
+        let m = machine(profile);
+        let mut handled = 0;
+        let info = allocation_counter::measure(|| {
+            for _ in 0..100 {
+                handled += exercise(&m);
+            }
+        });
+        assert_eq!(handled, 2300, "{profile:?}");
+        assert_eq!(info.count_total, 0, "{profile:?}: {info:?}");
+    }
+}
