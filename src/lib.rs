@@ -13,7 +13,10 @@
 //! * [`config`] — machine and device configuration, validated as QEMU does;
 //! * [`device`] — one SCM device and its handlers;
 //! * [`label`] — label (metadata) stores over a slice, a `Vec` or a file;
-//! * [`host`] — the small traits through which the VMM plugs in.
+//! * [`host`] — the small traits through which the VMM plugs in;
+//! * `fdt` (with `alloc`) — the `ibm,persistent-memory` nodes and PMEM DRC
+//!   properties, through `vm-fdt`;
+//! * `transcript` and `replay` — the conformance transcript format.
 //!
 //! Two profiles: [`Profile::Qemu`] is bit-exact with QEMU's
 //! `hw/ppc/spapr_nvdimm.c`; [`Profile::Papr`] (the default) adds stateful
@@ -67,6 +70,8 @@ extern crate std;
 pub mod config;
 pub mod device;
 pub mod drc;
+#[cfg(feature = "alloc")]
+pub mod fdt;
 pub mod hcall;
 pub mod host;
 pub mod label;
@@ -80,6 +85,8 @@ pub mod transcript;
 
 pub use config::Profile;
 pub use uuid::Uuid;
+#[cfg(feature = "alloc")]
+pub use vm_fdt;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

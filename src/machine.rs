@@ -92,6 +92,23 @@ mod shared {
     }
 
     impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
+        /// A machine of `slots` slots holding already-placed devices, each
+        /// with a zeroed in-memory label area.
+        pub fn from_specs(
+            profile: crate::config::Profile,
+            slots: u32,
+            specs: &[crate::config::DeviceSpec],
+            host: H,
+        ) -> Self {
+            let table = SharedSlots::new(slots);
+            for spec in specs {
+                // label_size <= u32::MAX was validated.
+                let label = VecLabelStore::new(spec.layout.label_size() as usize);
+                let _ = table.insert(Device::new(*spec, label));
+            }
+            Machine::with_host(profile, table, host)
+        }
+
         /// Validates `machine` and plugs `devices` in order, each with a
         /// zeroed in-memory label area of its `label-size`.
         pub fn from_config(
@@ -103,18 +120,22 @@ mod shared {
                 device: None,
                 source,
             })?;
-            let slots = SharedSlots::new(machine.slots);
-            for (i, cfg) in devices.iter().enumerate() {
-                let spec = planner.plug(cfg).map_err(|source| BuildError {
-                    device: Some(i),
-                    source,
-                })?;
-                // label_size <= u32::MAX was validated.
-                let label = VecLabelStore::new(spec.layout.label_size() as usize);
-                // The planner only hands out slots below machine.slots.
-                let _ = slots.insert(Device::new(spec, label));
-            }
-            Ok(Machine::with_host(machine.profile, slots, host))
+            let specs = devices
+                .iter()
+                .enumerate()
+                .map(|(i, cfg)| {
+                    planner.plug(cfg).map_err(|source| BuildError {
+                        device: Some(i),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Self::from_specs(
+                machine.profile,
+                machine.slots,
+                &specs,
+                host,
+            ))
         }
     }
 

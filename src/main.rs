@@ -1,23 +1,28 @@
 // Copyright 2026 The papr-scm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! `papr-scm`: replay conformance transcripts.
+//! `papr-scm`: replay conformance transcripts and write device trees.
 //!
 //! ```text
-//! papr-scm replay FILE...     exit 0: all expectations hold, 1: a mismatch, 2: a malformed file
+//! papr-scm replay FILE...          exit 0: all expectations hold, 1: a mismatch, 2: a malformed file
+//! papr-scm dtb CONFIG [-o OUT]     the machine's device tree blob (stdout without -o); 2: bad config
 //! ```
 
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
+use papr_scm::fdt::machine_fdt;
 use papr_scm::replay::replay;
 use papr_scm::transcript::Transcript;
 
-const USAGE: &str = "usage: papr-scm replay FILE...";
+const USAGE: &str = "usage: papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("replay") if args.len() > 1 => cmd_replay(&args[1..]),
+        Some("dtb") => cmd_dtb(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -65,4 +70,48 @@ fn cmd_replay(files: &[String]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn cmd_dtb(args: &[String]) -> ExitCode {
+    let (config, out) = match args {
+        [c] => (c, None),
+        [c, o, f] if o == "-o" => (c, Some(f)),
+        [o, f, c] if o == "-o" => (c, Some(f)),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{config}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Only machine and nvdimm lines matter; calls and the rest are ignored.
+    let plan = Transcript::parse(&text).and_then(|t| t.plan());
+    let (machine, specs) = match plan {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{config}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let blob = match machine_fdt(&machine, &specs) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{config}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let written = match out {
+        Some(path) => std::fs::write(path, &blob),
+        None => std::io::stdout().write_all(&blob),
+    };
+    if let Err(e) = written {
+        eprintln!("{}: {e}", out.map_or("stdout", |s| s.as_str()));
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

@@ -122,22 +122,16 @@ pub type ReplayMachine = Machine<SharedSlots<VecLabelStore>, ReplayHost>;
 
 /// Builds the machine a transcript's `machine` and `nvdimm` lines describe.
 pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
-    let (machine, devices) = t.config()?;
-    let cfgs: Vec<_> = devices.iter().map(|d| d.1).collect();
+    let (machine, specs) = t.plan()?;
     let host = ReplayHost {
         ram: SparseRam::new(machine.ram_size),
     };
-    Machine::from_config(&machine, &cfgs, host).map_err(|e| ParseError {
-        line: e.device.map_or_else(|| machine_line(t), |i| devices[i].0),
-        reason: std::format!("{}", e.source),
-    })
-}
-
-fn machine_line(t: &Transcript) -> usize {
-    t.lines
-        .iter()
-        .find(|(_, d)| matches!(d, Directive::Machine(_)))
-        .map_or(0, |l| l.0)
+    Ok(Machine::from_specs(
+        machine.profile,
+        machine.slots,
+        &specs,
+        host,
+    ))
 }
 
 /// The outcome of a replay.

@@ -25,7 +25,10 @@ use core::fmt;
 
 use thiserror::Error;
 
-use crate::config::{parse_uuid, Associativity, DeviceKind, MachineConfig, NvdimmConfig, Profile};
+use crate::config::{
+    parse_uuid, Associativity, DeviceKind, DeviceSpec, MachineConfig, NvdimmConfig, Planner,
+    Profile,
+};
 use crate::device::StatsMode;
 use crate::hcall::{hcall_by_name, hcall_name, HealthBits, Regs, ReturnCode};
 
@@ -153,6 +156,33 @@ impl Transcript {
         }
         let machine = machine.ok_or_else(|| err(0, "no machine directive"))?;
         Ok((machine, devices))
+    }
+}
+
+impl Transcript {
+    /// Validates the configuration and places the devices, in declaration
+    /// order; a rule broken names the line of the device (or machine).
+    pub fn plan(&self) -> Result<(MachineConfig, Vec<DeviceSpec>), ParseError> {
+        let (machine, devices) = self.config()?;
+        let machine_line = self
+            .lines
+            .iter()
+            .find(|(_, d)| matches!(d, Directive::Machine(_)))
+            .map_or(0, |l| l.0);
+        let mut planner = Planner::new(machine).map_err(|e| ParseError {
+            line: machine_line,
+            reason: e.to_string(),
+        })?;
+        let specs = devices
+            .iter()
+            .map(|(line, cfg)| {
+                planner.plug(cfg).map_err(|e| ParseError {
+                    line: *line,
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((machine, specs))
     }
 }
 

@@ -1,0 +1,1 @@
+qemu-system-ppc64 -machine pseries,nvdimm=on,dumpdtb=large-label.dtb -cpu POWER9 -m 2048M,slots=4,maxmem=8192M -nographic -nodefaults -object memory-backend-file,id=mem0,mem-path=nv0.img,size=538968064,share=on -device nvdimm,id=nv0,memdev=mem0,label-size=2097152,uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e
