@@ -28,11 +28,11 @@
 //! fdt.property_u32("#address-cells", 2)?;
 //! fdt.property_u32("#size-cells", 2)?;
 //! fdt.property_string("compatible", "qemu,pseries")?;
-//! // The VMM's own nodes...
+//! // The root's PMEM connectors: properties come before any child node.
+//! write_pmem_drc_properties(&mut fdt, 4)?;
+//! // The VMM's own nodes, then the SCM subtree (or the other way round).
 //! let cpus = fdt.begin_node("cpus")?;
 //! fdt.end_node(cpus)?;
-//! // ...then ours: the root's PMEM connectors and the SCM subtree.
-//! write_pmem_drc_properties(&mut fdt, 4)?;
 //! write_persistent_memory(&mut fdt, &[spec])?;
 //! fdt.end_node(root)?;
 //! let blob = fdt.finish()?;
@@ -169,6 +169,8 @@ pub fn pmem_drc_entries(slots: u32) -> impl Iterator<Item = PmemDrcEntry> {
 
 /// Writes the four count-prefixed `ibm,drc-*` properties (QEMU
 /// `spapr_dt_drc`, in its order) when PMEM is the only connector type.
+/// Call it while the root is open and before its first child node: vm-fdt
+/// (like the FDT format) wants a node's properties before its children.
 pub fn write_pmem_drc_properties(fdt: &mut FdtWriter, slots: u32) -> Result<(), FdtError> {
     let entries: Vec<PmemDrcEntry> = pmem_drc_entries(slots).collect();
     let count = entries.len() as u32;
