@@ -72,6 +72,8 @@ pub mod device;
 pub mod drc;
 #[cfg(feature = "alloc")]
 pub mod fdt;
+#[cfg(feature = "guest-model")]
+pub mod guest;
 pub mod hcall;
 pub mod host;
 pub mod label;
