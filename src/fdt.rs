@@ -14,14 +14,14 @@
 //!
 //! ```
 //! use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
-//! use papr_scm::fdt::{write_persistent_memory, write_pmem_drc_properties};
+//! use papr_scm::fdt::{write_persistent_memory, write_pmem_drc_properties, FdtError};
 //! use papr_scm::vm_fdt::FdtWriter;
 //!
 //! const K: u64 = 1024;
 //! const G: u64 = 1024 * 1024 * K;
-//! let mut planner = Planner::new(MachineConfig::new(2 * G, 8 * G, 4))?;
-//! let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
-//! let spec = planner.plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid))?;
+//! let mut planner = Planner::new(MachineConfig::new(2 * G, 8 * G, 4)).unwrap();
+//! let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+//! let spec = planner.plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid)).unwrap();
 //!
 //! let mut fdt = FdtWriter::new()?;
 //! let root = fdt.begin_node("")?;
@@ -40,7 +40,7 @@
 //! let tree = fdt::Fdt::new(&blob).unwrap();
 //! let node = tree.find_node("/ibm,persistent-memory/ibm,pmemory@90000000").unwrap();
 //! assert_eq!(node.property("ibm,my-drc-index").unwrap().as_usize(), Some(0x9000_0000));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), FdtError>(())
 //! ```
 
 use alloc::string::String;

@@ -1,9 +1,11 @@
 // Copyright 2026 The papr-scm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! `papr-scm`: replay conformance transcripts and write device trees.
+//! `papr-scm`: the demo, conformance transcripts and device trees.
 //!
 //! ```text
+//! papr-scm [--config FILE | --dtb FILE] [--trace FILE]
+//!                                  the demo: a machine, its device tree, a guest probing it
 //! papr-scm replay FILE...          exit 0: all expectations hold, 1: a mismatch, 2: a malformed file
 //! papr-scm dtb CONFIG [-o OUT]     the machine's device tree blob (stdout without -o); 2: bad config
 //! ```
@@ -16,11 +18,15 @@ use papr_scm::fdt::machine_fdt;
 use papr_scm::replay::replay;
 use papr_scm::transcript::Transcript;
 
-const USAGE: &str = "usage: papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]";
+mod demo;
+
+const USAGE: &str = "usage: papr-scm [--config FILE | --dtb FILE] [--trace FILE]\n       papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        None => cmd_demo(&[]),
+        Some(a) if a.starts_with("--") && a != "--help" => cmd_demo(&args),
         Some("replay") if args.len() > 1 => cmd_replay(&args[1..]),
         Some("dtb") => cmd_dtb(&args[1..]),
         Some("-h" | "--help") => {
@@ -29,6 +35,36 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cmd_demo(args: &[String]) -> ExitCode {
+    let mut opts = demo::Options {
+        source: demo::Source::Builtin,
+        trace: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(v) = it.next() else {
+            eprintln!("{a} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        match a.as_str() {
+            "--config" => opts.source = demo::Source::Config(v.into()),
+            "--dtb" => opts.source = demo::Source::Dtb(v.into()),
+            "--trace" => opts.trace = Some(v.into()),
+            _ => {
+                eprintln!("unknown option {a}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match demo::run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("papr-scm: {e}");
             ExitCode::from(2)
         }
     }
