@@ -739,10 +739,17 @@ mod tests {
                 max: MAX_SLOTS
             }))
         );
+        // RAM near the top: rounding it up to 1 GiB passes 2^64.
         let mut m = machine();
-        m.ram_size = 0xFFFF_FFFF_F000_0000;
-        m.maxmem = u64::MAX - (SCM_BLOCK_SIZE - 1);
-        assert!(m.validate().is_err());
+        m.ram_size = 0xFFFF_FFFF_E000_0000;
+        m.maxmem = 0xFFFF_FFFF_F000_0000;
+        assert_eq!(
+            m.validate(),
+            Err(ConfigError::DeviceMemoryOverflow {
+                base: 0xFFFF_FFFF_E000_0000,
+                size: 0x1000_0000
+            })
+        );
     }
 
     #[test]
