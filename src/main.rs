@@ -8,6 +8,8 @@
 //!                                  the demo: a machine, its device tree, a guest probing it
 //! papr-scm replay FILE...          exit 0: all expectations hold, 1: a mismatch, 2: a malformed file
 //! papr-scm dtb CONFIG [-o OUT]     the machine's device tree blob (stdout without -o); 2: bad config
+//! papr-scm qemu-bridge --gdb HOST:PORT --vmlinux FILE --config CFG [--trace FILE]
+//!                                  answer a real guest's SCM hcalls through QEMU's gdb stub
 //! ```
 
 use std::process::ExitCode;
@@ -18,9 +20,10 @@ use papr_scm::fdt::machine_fdt;
 use papr_scm::replay::replay;
 use papr_scm::transcript::Transcript;
 
+mod bridge;
 mod demo;
 
-const USAGE: &str = "usage: papr-scm [--config FILE | --dtb FILE] [--trace FILE]\n       papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]";
+const USAGE: &str = "usage: papr-scm [--config FILE | --dtb FILE] [--trace FILE]\n       papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]\n       papr-scm qemu-bridge --gdb HOST:PORT --vmlinux FILE --config CFG [--trace FILE] [--backing FILE]... [--timeout SECS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +32,13 @@ fn main() -> ExitCode {
         Some(a) if a.starts_with("--") && a != "--help" => cmd_demo(&args),
         Some("replay") if args.len() > 1 => cmd_replay(&args[1..]),
         Some("dtb") => cmd_dtb(&args[1..]),
+        Some("qemu-bridge") => match bridge::parse_args(&args[1..]).and_then(|o| bridge::run(&o)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("papr-scm qemu-bridge: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+# Copyright 2026 The papr-scm Authors.
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+"""Maps a papr-scm configuration (transcript syntax: machine and nvdimm lines)
+to qemu-system-ppc64 arguments, one per line, creating sparse backing files.
+
+usage: cfg2qemu.py CFG WORKDIR [MACHINE-OPTIONS]
+  WORKDIR receives nv<i>.img for the i-th nvdimm line (truncate, sparse).
+  MACHINE-OPTIONS are appended to -machine pseries,nvdimm=on (e.g. dumpdtb=F).
+"""
+import sys
+
+cfg, work = sys.argv[1], sys.argv[2]
+extra = sys.argv[3] if len(sys.argv) > 3 else ''
+U = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+
+
+def size(s):
+    t = 0
+    for p in s.split('+'):
+        t += int(p[:-1], 0) * U[p[-1]] if p[-1] in U else int(p, 0)
+    return t
+
+
+mach, devs = None, []
+for line in open(cfg):
+    line = line.split('#')[0].split()
+    if not line:
+        continue
+    kv = dict(w.split('=', 1) for w in line[1:] if '=' in w)
+    if line[0] == 'machine':
+        mach = kv
+    elif line[0] == 'nvdimm':
+        devs.append(kv)
+ram = size(mach['ram'])
+maxmem = size(mach.get('maxmem', mach['ram']))
+nodes = int(mach.get('numa-nodes', '1'))
+machine = 'pseries,nvdimm=on' + (',' + extra if extra else '')
+# -m takes MiB without a suffix; sizes here are 256 MiB multiples.
+args = ['-machine', machine, '-cpu', 'POWER9',
+        '-m', f'{ram >> 20}M,slots={mach.get("slots", "0")},maxmem={maxmem >> 20}M']
+if nodes > 1:
+    args += ['-smp', str(nodes)]
+    for n in range(nodes):
+        args += ['-object', f'memory-backend-ram,id=ram{n},size={ram // nodes}',
+                 '-numa', f'node,nodeid={n},cpus={n},memdev=ram{n}']
+for i, d in enumerate(devs):
+    sz = size(d['size'])
+    img = f'{work}/nv{i}.img'
+    with open(img, 'wb') as f:
+        f.truncate(sz)
+    be = f'memory-backend-file,id=mem{i},mem-path={img},size={sz},share=on'
+    if d.get('pmem') == 'on':
+        be += ',pmem=on'
+    args += ['-object', be]
+    dev = f'{d.get("type", "nvdimm")},id=nv{i},memdev=mem{i}'
+    if 'label-size' in d:
+        dev += f',label-size={size(d["label-size"])}'
+    for k in ('uuid', 'slot', 'node', 'addr', 'unarmed', 'pmem-override'):
+        if k in d:
+            dev += f',{k}={d[k]}'
+    args += ['-device', dev]
+print('\n'.join(args))

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the guest of tests/real-guest once into CACHE (outside the repo):
+# a ppc64le Linux 6.1 vmlinux with papr_scm (tinyconfig + kernel-config.fragment)
+# and busybox-static for ppc64el, both from Debian's packages.
+# Usage: build-guest.sh CACHE      (about 3 minutes on 2 cores, ~1.5 GiB)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+C=${1:?usage: build-guest.sh CACHE}
+mkdir -p "$C" && cd "$C"
+frag_sum=$(sha256sum "$HERE/kernel-config.fragment" | cut -c1-16)
+if [ -f vmlinux ] && [ "$(cat vmlinux.stamp 2>/dev/null)" = "$frag_sum" ] && [ -f bb/bin/busybox ]; then
+  echo "guest cached in $C"; exit 0
+fi
+
+# busybox-static for ppc64el, with a separate apt state (nothing installed for that arch).
+mkdir -p apt/lists/partial apt/cache/archives/partial bb
+A=(-o APT::Architecture=ppc64el -o APT::Architectures=ppc64el -o "Dir::State::Lists=$PWD/apt/lists"
+   -o "Dir::Cache=$PWD/apt/cache" -o Dir::State::status=/dev/null)
+apt-get "${A[@]}" update >/dev/null 2>&1 || true   # a security index may fail; main suffices
+(cd apt && apt-get "${A[@]}" download busybox-static >/dev/null)
+dpkg-deb -x apt/busybox-static_*_ppc64el.deb bb
+
+[ -d linux-source-6.1 ] || tar xf /usr/src/linux-source-6.1.tar.xz
+(
+  cd linux-source-6.1
+  export ARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu-
+  make -s tinyconfig
+  ./scripts/kconfig/merge_config.sh -m .config "$HERE/kernel-config.fragment" >/dev/null
+  make -s olddefconfig
+  make -s -j"$(nproc)" vmlinux
+)
+cp linux-source-6.1/vmlinux vmlinux
+echo "$frag_sum" > vmlinux.stamp
+echo "guest built in $C"

@@ -1,0 +1,87 @@
+#!/bin/busybox sh
+# The guest's /init for tests/real-guest (after ../shared/guest-kit/init.sh).
+# Kernel command-line switches: MKNS=1 creates a namespace and flushes,
+# UNBIND=1 unbinds and rebinds papr_scm, REBOOT=1 creates a namespace and
+# reboots once without unbinding.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+echo "=== GUEST UP: $(uname -r)"
+echo "=== cmdline: $(cat /proc/cmdline)"
+hx() { hexdump -v -e '1/1 "%02x "' "$1"; echo; }
+dump_dt() {
+  for f in $(find "$1" -type f | sort); do
+    case "$f" in */name|*/phandle|*/linux,phandle|*/slof,from-fdt) continue;; esac
+    printf '%s: ' "${f#/proc/device-tree}"; hx "$f"
+  done
+}
+echo "=== DT /ibm,persistent-memory"; dump_dt /proc/device-tree/ibm,persistent-memory
+echo "=== DT /ibm,dynamic-reconfiguration-memory"; dump_dt /proc/device-tree/ibm,dynamic-reconfiguration-memory
+echo "=== DT root drc"
+for p in ibm,drc-indexes ibm,drc-names ibm,drc-types ibm,drc-power-domains ibm,drc-info; do
+  [ -e /proc/device-tree/$p ] && { printf '%s: ' $p; hx /proc/device-tree/$p; } || echo "$p: (absent)"
+done
+echo "=== DT rtas"
+for p in ibm,lrdr-capacity ibm,associativity-reference-points ibm,max-associativity-domains ibm,current-associativity-domains ibm,numa-lookup-index-table ibm,numa-distance-table; do
+  [ -e /proc/device-tree/rtas/$p ] && { printf '%s: ' $p; hx /proc/device-tree/rtas/$p; } || echo "$p: (absent)"
+done
+echo "=== DT memory nodes"; for d in /proc/device-tree/memory@*; do dump_dt $d; done
+echo "=== /proc/iomem"; cat /proc/iomem
+echo "=== dmesg (papr_scm/nd/pmem/nvdimm/drmem)"
+dmesg | grep -i -E 'papr|scm|nvdimm|pmem|nd_|nd[0-9]|region|btt|namespace|drmem|numa|hotplug|lmb'
+echo "=== /sys/bus/nd/devices"; ls -l /sys/bus/nd/devices/ 2>&1
+for d in /sys/bus/nd/devices/*; do
+  echo "--- $d"
+  for a in devtype nstype size available_size align mappings numa_node target_node dimm_id flags security state uuid mode holder namespace_seed btt_seed persistence_domain deep_flush resource read_only; do
+    [ -r $d/$a ] && printf '  %s = %s\n' $a "$(cat $d/$a 2>&1 | tr '\n' ' ')"
+  done
+  [ -d $d/papr ] && for a in $d/papr/*; do printf '  papr/%s = %s\n' ${a##*/} "$(cat $a 2>&1 | tr '\n' ' ')"; done
+done
+mkns() {
+  echo "=== create pmem namespace via sysfs"
+  R=$(ls -d /sys/bus/nd/devices/region* | head -1)
+  NS=$(cat $R/namespace_seed); echo "region=$R seed=$NS available=$(cat $R/available_size)"
+  echo 8d7b2c6a-5a5e-4a4b-9c3d-2e1f0a9b8c7d > /sys/bus/nd/devices/$NS/uuid
+  echo "set uuid rc=$?"
+  cat $R/available_size > /sys/bus/nd/devices/$NS/size; echo "set size rc=$?"
+  echo $NS > /sys/bus/nd/drivers/nd_pmem/bind 2>&1; echo "bind rc=$?"
+  sleep 1; ls -l /dev/pmem* 2>&1; cat /proc/partitions
+  dmesg | tail -20
+  if [ -b /dev/pmem0 ]; then
+    echo "=== fsync-only (count=0, conv=fsync) on /dev/pmem0 -> REQ_PREFLUSH -> nvdimm_flush"
+    dd if=/dev/zero of=/dev/pmem0 bs=512 count=0 conv=fsync 2>&1; echo "dd rc=$?"
+    echo "=== read first 64 bytes of /dev/pmem0"
+    dd if=/dev/pmem0 bs=64 count=1 2>/dev/null | hexdump -C
+    echo "=== unbind namespace"
+    echo $NS > /sys/bus/nd/drivers/nd_pmem/unbind; echo "unbind rc=$?"
+  fi
+}
+[ -n "$MKNS" ] && mkns
+if [ -n "$UNBIND" ]; then
+  # Unbind and rebind papr_scm: the driver's remove path (H_SCM_UNBIND_ALL)
+  # and a fresh probe (H_SCM_BIND_MEM).
+  for d in /sys/bus/platform/drivers/papr_scm/*; do [ -L "$d" ] && DEV=${d##*/}; done
+  echo "=== rebind papr_scm device $DEV"
+  echo "$DEV" > /sys/bus/platform/drivers/papr_scm/unbind; echo "unbind rc=$?"
+  sleep 1
+  echo "$DEV" > /sys/bus/platform/drivers/papr_scm/bind; echo "bind rc=$?"
+  sleep 1
+  ls /sys/bus/nd/devices/
+fi
+if [ -n "$REBOOT" ]; then
+  # The second boot recognises itself by the namespace the first one wrote
+  # into the label area: libnvdimm brings /dev/pmem0 back by itself.
+  if [ -b /dev/pmem0 ]; then
+    echo "=== second boot: /dev/pmem0 found from the labels"
+  else
+    MKNS=1 mkns
+    echo "=== first boot: rebooting without unbinding"
+    reboot -f
+    sleep 10
+  fi
+fi
+echo "=== dmesg tail"; dmesg | tail -40
+echo "=== GUEST DONE"
+poweroff -f
