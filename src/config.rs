@@ -313,8 +313,9 @@ impl MachineConfig {
 }
 
 /// One NVDIMM as the VMM describes it (the QEMU `-device nvdimm` /
-/// `spapr-nvdimm` properties and its memory backend).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `spapr-nvdimm` properties and its memory backend). `Default` is QEMU's
+/// defaults, with no size, label size or UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NvdimmConfig {
     /// Requested slot; `None` takes the lowest free one.
     pub slot: Option<u64>,
@@ -345,20 +346,12 @@ pub struct NvdimmConfig {
 impl NvdimmConfig {
     /// A plain `nvdimm` of `size` backing bytes with the given label size and
     /// UUID, every other property at its QEMU default.
-    pub const fn new(size: u64, label_size: u64, uuid: Uuid) -> Self {
+    pub fn new(size: u64, label_size: u64, uuid: Uuid) -> Self {
         NvdimmConfig {
-            slot: None,
-            addr: None,
             size,
             label_size: Some(label_size),
             uuid: Some(uuid),
-            node: 0,
-            associativity: None,
-            unarmed: false,
-            kind: DeviceKind::Nvdimm,
-            pmem: false,
-            pmem_override: false,
-            readonly: false,
+            ..NvdimmConfig::default()
         }
     }
 

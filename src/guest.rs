@@ -23,7 +23,7 @@ use thiserror::Error;
 use crate::hcall::*;
 use crate::host::{GuestMemoryError, Host};
 use crate::machine::{Machine, SlotTable};
-use crate::stats::{SCMSTATS_EYECATCHER, SCMSTATS_VERSION, STAT_IDS};
+use crate::stats::{SCMSTATS_EYECATCHER, SCMSTATS_VERSION};
 use crate::transcript::{call_line, Directive};
 
 /// A hypervisor as the guest sees it: hcalls and guest memory.
@@ -1099,11 +1099,6 @@ pub fn flags_words(health: u64) -> Vec<&'static str> {
         w.push("locked");
     }
     w
-}
-
-/// The statistic ids the driver knows, in perf-event order.
-pub fn known_stats() -> &'static [[u8; 8]; 16] {
-    &STAT_IDS
 }
 
 #[cfg(test)]

@@ -56,6 +56,20 @@ pub fn check_range(offset: u64, len: usize, size: u64) -> Result<(usize, usize),
         .ok_or(LabelError::OutOfRange { offset, len, size })
 }
 
+/// Reads from an in-memory label area.
+fn read_bytes(bytes: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+    let (s, e) = check_range(offset, buf.len(), bytes.len() as u64)?;
+    buf.copy_from_slice(&bytes[s..e]);
+    Ok(())
+}
+
+/// Writes into an in-memory label area.
+fn write_bytes(bytes: &mut [u8], offset: u64, data: &[u8]) -> Result<(), LabelError> {
+    let (s, e) = check_range(offset, data.len(), bytes.len() as u64)?;
+    bytes[s..e].copy_from_slice(data);
+    Ok(())
+}
+
 /// A label area in a caller-provided slice (no allocation).
 #[derive(Debug)]
 pub struct SliceLabelStore<'a> {
@@ -75,15 +89,11 @@ impl LabelStore for SliceLabelStore<'_> {
     }
 
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
-        let (s, e) = check_range(offset, buf.len(), self.size())?;
-        buf.copy_from_slice(&self.bytes[s..e]);
-        Ok(())
+        read_bytes(self.bytes, offset, buf)
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
-        let (s, e) = check_range(offset, data.len(), self.size())?;
-        self.bytes[s..e].copy_from_slice(data);
-        Ok(())
+        write_bytes(self.bytes, offset, data)
     }
 }
 
@@ -95,7 +105,7 @@ mod vec_store {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::{check_range, LabelError, LabelStore};
+    use super::{LabelError, LabelStore};
 
     /// A label area on the heap, zero-filled like a fresh sparse backing file.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,15 +138,11 @@ mod vec_store {
         }
 
         fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
-            let (s, e) = check_range(offset, buf.len(), self.size())?;
-            buf.copy_from_slice(&self.bytes[s..e]);
-            Ok(())
+            super::read_bytes(&self.bytes, offset, buf)
         }
 
         fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
-            let (s, e) = check_range(offset, data.len(), self.size())?;
-            self.bytes[s..e].copy_from_slice(data);
-            Ok(())
+            super::write_bytes(&mut self.bytes, offset, data)
         }
     }
 }

@@ -265,20 +265,7 @@ fn parse_bool(k: &str, v: &str) -> Result<bool, String> {
 }
 
 fn parse_nvdimm(words: &[&str]) -> Result<NvdimmConfig, String> {
-    let mut c = NvdimmConfig {
-        slot: None,
-        addr: None,
-        size: 0,
-        label_size: None,
-        uuid: None,
-        node: 0,
-        associativity: None,
-        unarmed: false,
-        kind: DeviceKind::Nvdimm,
-        pmem: false,
-        pmem_override: false,
-        readonly: false,
-    };
+    let mut c = NvdimmConfig::default();
     let mut size = None;
     for (k, v) in key_values(words)? {
         match k {
