@@ -21,14 +21,10 @@ fn root() -> PathBuf {
 fn test_demo_on_builtin_defaults() {
     let trace =
         std::env::temp_dir().join(format!("papr-scm-demo-trace-{}.txt", std::process::id()));
-    let start = Instant::now();
     let out = bin()
         .args(["--trace", trace.to_str().unwrap()])
         .output()
         .unwrap();
-    // Generous even for a debug build on a loaded machine; the release demo
-    // takes milliseconds.
-    assert!(start.elapsed() < Duration::from_secs(10));
     assert!(
         out.status.success(),
         "{}",
