@@ -514,10 +514,28 @@ fn serve(
             *r = gpr(first + i);
         }
         if hcall_name(opcode).is_none() {
-            // Pass through: step into the wrapper (QEMU answers), then go on.
+            // Pass through: step into the wrapper and let QEMU answer. A step
+            // sometimes returns without executing (QEMU 7.2), so repeat
+            // until the PC moves.
             let mut rsp = m.host().rsp.borrow_mut();
-            rsp.send("s")?;
-            rsp.recv(Duration::from_secs(10))?;
+            let mut moved = false;
+            for _ in 0..10 {
+                rsp.send("s")?;
+                rsp.recv(Duration::from_secs(10))?;
+                let r = rsp.cmd("g")?;
+                let now = unhex(&r)
+                    .filter(|b| b.len() >= G_PC + 8)
+                    .map(|b| u64::from_le_bytes(b[G_PC..G_PC + 8].try_into().unwrap()));
+                if now != Some(pc) {
+                    moved = true;
+                    break;
+                }
+            }
+            if !moved {
+                return Err(format!(
+                    "bridge: ten single-steps at {pc:#x} did not move the PC"
+                ));
+            }
             continue;
         }
         if opcode == H_SCM_BIND_MEM && regs[4] == 0 {
@@ -626,13 +644,139 @@ mod tests {
         assert_eq!(unhex("zz"), None);
     }
 
+    /// A minimal ELF64 LE: .text at 0x1000 with a function of papr_scm.c
+    /// that calls plpar_hcall+8, plpar_hcall_norets and something else.
+    fn tiny_elf() -> Vec<u8> {
+        let bl =
+            |from: u64, to: u64| 0x4800_0001u32 | ((to.wrapping_sub(from) as u32) & 0x03FF_FFFC);
+        let mut text = Vec::new();
+        for w in [
+            0x6000_0000,
+            bl(0x1004, 0x2008),
+            bl(0x1008, 0x2100),
+            bl(0x100c, 0x0f00),
+        ] {
+            text.extend_from_slice(&u32::to_le_bytes(w));
+        }
+        let strtab =
+            b"\0papr_scm.c\0drc_pmem_bind\0other.c\0plpar_hcall\0plpar_hcall_norets\0".to_vec();
+        let at = |n: &str| {
+            strtab
+                .windows(n.len())
+                .position(|w| w == n.as_bytes())
+                .unwrap() as u32
+        };
+        let sym = |name: u32, info: u8, shndx: u16, value: u64, size: u64| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&name.to_le_bytes());
+            b.extend_from_slice(&[info, 0]);
+            b.extend_from_slice(&shndx.to_le_bytes());
+            b.extend_from_slice(&value.to_le_bytes());
+            b.extend_from_slice(&size.to_le_bytes());
+            b
+        };
+        let mut symtab = sym(0, 0, 0, 0, 0);
+        symtab.extend(sym(at("papr_scm.c"), 4, 0xfff1, 0, 0));
+        symtab.extend(sym(at("drc_pmem_bind"), 2, 1, 0x1000, 16));
+        symtab.extend(sym(at("other.c"), 4, 0xfff1, 0, 0));
+        symtab.extend(sym(at("plpar_hcall"), 0x12, 1, 0x2000, 8));
+        symtab.extend(sym(at("plpar_hcall_norets"), 0x12, 1, 0x2100, 8));
+        let (text_off, sym_off) = (64u64, 64 + text.len() as u64);
+        let str_off = sym_off + symtab.len() as u64;
+        let sh_off = str_off + strtab.len() as u64;
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x28..0x30].copy_from_slice(&sh_off.to_le_bytes());
+        elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
+        elf[0x3C..0x3E].copy_from_slice(&4u16.to_le_bytes());
+        elf.extend(&text);
+        elf.extend(&symtab);
+        elf.extend(&strtab);
+        // (type, addr, offset, size, link)
+        for (ty, addr, off, size, link) in [
+            (0u32, 0u64, 0u64, 0u64, 0u32),
+            (1, 0x1000, text_off, text.len() as u64, 0),
+            (2, 0, sym_off, symtab.len() as u64, 3),
+            (3, 0, str_off, strtab.len() as u64, 0),
+        ] {
+            let mut h = vec![0u8; 64];
+            h[4..8].copy_from_slice(&ty.to_le_bytes());
+            h[16..24].copy_from_slice(&addr.to_le_bytes());
+            h[24..32].copy_from_slice(&off.to_le_bytes());
+            h[32..40].copy_from_slice(&size.to_le_bytes());
+            h[40..44].copy_from_slice(&link.to_le_bytes());
+            elf.extend(h);
+        }
+        elf
+    }
+
     #[test]
-    fn test_bl_decoding_finds_sites_in_a_tiny_elf() {
+    fn test_find_sites_in_a_tiny_elf() {
+        let sites = find_sites(&tiny_elf()).unwrap();
+        assert_eq!(
+            sites,
+            vec![
+                (0x1004, Site::Hcall, "drc_pmem_bind".to_string()),
+                (0x1008, Site::Norets, "drc_pmem_bind".to_string())
+            ]
+        );
         assert!(find_sites(b"not an elf").is_err());
+        let mut no_wrappers = tiny_elf();
+        let p = no_wrappers
+            .windows(11)
+            .position(|w| w == b"plpar_hcall")
+            .unwrap();
+        no_wrappers[p] = b'X';
+        assert!(find_sites(&no_wrappers)
+            .unwrap_err()
+            .contains("no plpar_hcall"));
+    }
+
+    #[test]
+    fn test_rsp_packets_acks_escapes_and_run_length() {
+        use std::net::TcpListener;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let stub = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 64];
+            // Read "$?#3f", ack it, answer with a bad checksum first.
+            while !got.ends_with(b"#3f") {
+                let n = s.read(&mut b).unwrap();
+                got.extend_from_slice(&b[..n]);
+            }
+            s.write_all(b"+$T05#00").unwrap();
+            let n = s.read(&mut b).unwrap();
+            assert_eq!(&b[..n], b"-");
+            // "a}b" escaped, then "0" run-length-encoded to "0000".
+            s.write_all(b"$a}\x5db0* #").unwrap();
+            let sum = b"a}\x5db0* ".iter().fold(0u8, |a, x| a.wrapping_add(*x));
+            s.write_all(format!("{sum:02x}").as_bytes()).unwrap();
+            let n = s.read(&mut b).unwrap();
+            assert_eq!(&b[..n], b"+");
+        });
+        let mut rsp = Rsp::connect(&addr, Duration::from_secs(5)).unwrap();
+        assert_eq!(rsp.cmd("?").unwrap(), "a}b0000");
+        stub.join().unwrap();
+        // A closed connection is an error, not a hang.
+        assert!(rsp.cmd("?").is_err());
     }
 
     #[test]
     fn test_config_check() {
-        assert!(check_config(&[], 0x9000_0000, 4).is_err());
+        use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+        let mut p = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4)).unwrap();
+        let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+        let spec = p
+            .plug(&NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid))
+            .unwrap();
+        assert!(check_config(&[spec], 0x9000_0000, 4).is_ok());
+        assert!(check_config(&[spec], 0x9000_0000, 1)
+            .unwrap_err()
+            .contains("mismatch"));
+        assert!(check_config(&[spec], 0x9000_0001, 4)
+            .unwrap_err()
+            .contains("lacks"));
     }
 }
