@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use papr_scm::config::DeviceSpec;
+use papr_scm::guest::wrapper_abi;
 use papr_scm::hcall::{hcall_name, Regs, ReturnCode, H_SCM_BIND_MEM};
 use papr_scm::host::{
     BindEvents, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
@@ -560,13 +561,7 @@ fn serve(
         rsp.set_reg(3, status.to_reg())?;
         rsp.set_reg(REG_PC, pc + 4)?;
         calls += 1;
-        let (nargs, reads): (usize, &[u8]) = match (site, opcode) {
-            (Site::Norets, _) => (4, &[]),
-            (_, 0x3EC) => (5, &[4, 5]),
-            (_, 0x400) => (1, &[4, 5]),
-            (_, 0x3F4 | 0x44C) => (2, &[4]),
-            _ => (3, &[4]),
-        };
+        let (nargs, reads) = wrapper_abi(opcode);
         trace.extend(
             touched
                 .iter()

@@ -337,20 +337,9 @@ pub enum TraceItem {
         /// The output registers the guest reads.
         reads: &'static [u8],
     },
-    /// Bytes the guest stored into its memory before a call.
-    Mem {
-        /// Address.
-        addr: u64,
-        /// Bytes.
-        bytes: Vec<u8>,
-    },
-    /// Bytes the guest read from its memory after a call.
-    ExpectMem {
-        /// Address.
-        addr: u64,
-        /// Bytes.
-        bytes: Vec<u8>,
-    },
+    /// Guest memory around a call: [`Directive::Mem`] for bytes the guest
+    /// stored before it, [`Directive::ExpectMem`] for bytes it read after.
+    Memory(Directive),
 }
 
 impl TraceItem {
@@ -365,21 +354,14 @@ impl TraceItem {
                 regs_out,
                 reads,
             } => call_line(*opcode, regs_in, *nargs, *status, regs_out, reads),
-            TraceItem::Mem { addr, bytes } => Directive::Mem {
-                addr: *addr,
-                bytes: bytes.clone(),
-            },
-            TraceItem::ExpectMem { addr, bytes } => Directive::ExpectMem {
-                addr: *addr,
-                bytes: bytes.clone(),
-            },
+            TraceItem::Memory(d) => d.clone(),
         }
     }
 }
 
-/// Argument count and the outputs the guest reads, per hcall (the wrapper
-/// table of `plpar_hcall` / `plpar_hcall_norets` uses in papr_scm.c).
-fn abi(opcode: u64) -> (usize, &'static [u8]) {
+/// Argument count and the output registers the guest reads, per hcall (the
+/// wrapper table of `plpar_hcall` / `plpar_hcall_norets` uses in papr_scm.c).
+pub fn wrapper_abi(opcode: u64) -> (usize, &'static [u8]) {
     match opcode {
         H_SCM_BIND_MEM => (5, &[4, 5]),
         H_SCM_UNBIND_MEM => (4, &[4]),
@@ -537,7 +519,7 @@ impl<V> Guest<V> {
 impl<V: Hypervisor> Guest<V> {
     /// Makes one hcall with the wrapper's argument count and records it.
     pub fn call(&mut self, opcode: u64, args: &[u64]) -> (ReturnCode, Regs) {
-        let (nargs, reads) = abi(opcode);
+        let (nargs, reads) = wrapper_abi(opcode);
         let mut regs: Regs = [0; 9];
         regs[..args.len()].copy_from_slice(args);
         let regs_in = regs;
@@ -557,10 +539,10 @@ impl<V: Hypervisor> Guest<V> {
         self.hv
             .write_guest(addr, bytes)
             .map_err(|_| IoError::Memory)?;
-        self.trace.push(TraceItem::Mem {
+        self.trace.push(TraceItem::Memory(Directive::Mem {
             addr,
             bytes: bytes.to_vec(),
-        });
+        }));
         Ok(())
     }
 
@@ -569,10 +551,10 @@ impl<V: Hypervisor> Guest<V> {
         self.hv
             .read_guest(addr, &mut b)
             .map_err(|_| IoError::Memory)?;
-        self.trace.push(TraceItem::ExpectMem {
+        self.trace.push(TraceItem::Memory(Directive::ExpectMem {
             addr,
             bytes: b.clone(),
-        });
+        }));
         Ok(b)
     }
 
