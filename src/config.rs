@@ -71,6 +71,32 @@ pub enum FlushMode {
     Hcall,
 }
 
+/// The NUMA affinity form the guest uses (PAPR "ibm,architecture-vec-5"
+/// byte 5 bit 2, OV5_FORM2_AFFINITY).
+///
+/// QEMU's boot-time tree is FORM1; QEMU 6.2+ rebuilds the tree after CAS
+/// with FORM2 when the guest asks for it (Linux 5.15+ does), and every node
+/// plugged later is written in the negotiated form (`spapr_numa.c`
+/// `get_associativity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NumaForm {
+    /// `<4 0 0 0 node>` (boot time, or a guest without FORM2).
+    #[default]
+    Form1,
+    /// `<1 node>` (negotiated at CAS).
+    Form2,
+}
+
+impl NumaForm {
+    /// The configuration-file spelling: `form1` or `form2`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NumaForm::Form1 => "form1",
+            NumaForm::Form2 => "form2",
+        }
+    }
+}
+
 /// Maximum `ibm,associativity` cells a device may carry.
 pub const MAX_ASSOC_CELLS: usize = 16;
 
@@ -95,6 +121,30 @@ impl Associativity {
         cells[0] = 4;
         cells[4] = node;
         Associativity { cells, len: 5 }
+    }
+
+    /// QEMU's FORM2 array for `node`: `<1 node>` (`spapr_numa_FORM2_affinity_init`,
+    /// QEMU 6.2+), written once the guest negotiated OV5_FORM2_AFFINITY at CAS.
+    pub const fn form2(node: u32) -> Self {
+        let mut cells = [0; MAX_ASSOC_CELLS];
+        cells[0] = 1;
+        cells[1] = node;
+        Associativity { cells, len: 2 }
+    }
+
+    /// QEMU's array for `node` in the negotiated `form`.
+    pub const fn for_node(form: NumaForm, node: u32) -> Self {
+        match form {
+            NumaForm::Form1 => Self::form1(node),
+            NumaForm::Form2 => Self::form2(node),
+        }
+    }
+
+    /// Whether this is QEMU's own array for its node in either form (as
+    /// opposed to a VMM-supplied FORM1 array with real domains).
+    pub fn is_default_shape(&self) -> bool {
+        let node = self.node();
+        *self == Self::form1(node) || *self == Self::form2(node)
     }
 
     /// A whole array supplied by the VMM (FORM1 with real domains, or FORM2
@@ -225,6 +275,10 @@ pub enum ConfigError {
     /// `pmem-override` on a plain `nvdimm`, which has no such property.
     #[error("pmem-override: only spapr-nvdimm has this property")]
     PmemOverrideOnNvdimm,
+    /// `persistence-failed-count` in the `qemu` profile: QEMU never emits
+    /// `ibm,persistence-failed-count`, so a qemu-exact tree cannot carry it.
+    #[error("persistence-failed-count: QEMU has no such property; use the papr profile")]
+    PersistenceFailedCountInQemuProfile,
     /// A slot rule.
     #[error(transparent)]
     Slot(#[from] SlotError),
@@ -255,6 +309,11 @@ pub struct MachineConfig {
     pub slots: u32,
     /// NUMA nodes (at least 1).
     pub numa_nodes: u32,
+    /// The NUMA affinity form of the tree being built: FORM1 at boot; the
+    /// form negotiated at CAS when the VMM rebuilds the tree after it or
+    /// plugs a device later. Devices without an explicit `associativity`
+    /// get QEMU's array for their node in this form.
+    pub numa_form: NumaForm,
     /// Hcall behaviour.
     pub profile: Profile,
 }
@@ -267,6 +326,7 @@ impl MachineConfig {
             maxmem,
             slots,
             numa_nodes: 1,
+            numa_form: NumaForm::Form1,
             profile: Profile::Papr,
         }
     }
@@ -337,10 +397,18 @@ pub struct NvdimmConfig {
     pub kind: DeviceKind,
     /// Backend `pmem=on`.
     pub pmem: bool,
-    /// `pmem-override=on` (spapr-nvdimm only).
-    pub pmem_override: bool,
+    /// `pmem-override`, if given: `spapr-nvdimm` only, where `Some(true)`
+    /// makes a `pmem=on` device use H_SCM_FLUSH again. A plain `nvdimm`
+    /// has no such property (QEMU refuses `-device nvdimm,pmem-override=…`
+    /// whatever the value), so any `Some` is refused there.
+    pub pmem_override: Option<bool>,
     /// Read-only backend: label writes fail with H_P2; requires `unarmed`.
     pub readonly: bool,
+    /// The VMM's count of dirty shutdowns of this device (persistence lost),
+    /// for `ibm,persistence-failed-count` (`papr` profile only; 0 if
+    /// `None`). Linux's `papr_scm_probe` reads it into the dirty-shutdown
+    /// counter it reports through PDSM health and sysfs `dirty_shutdown`.
+    pub persistence_failed_count: Option<u64>,
 }
 
 impl NvdimmConfig {
@@ -359,7 +427,9 @@ impl NvdimmConfig {
     pub const fn flush_mode(&self) -> FlushMode {
         match self.kind {
             DeviceKind::Nvdimm => FlushMode::None,
-            DeviceKind::SpaprNvdimm if self.pmem && !self.pmem_override => FlushMode::PmemBacked,
+            DeviceKind::SpaprNvdimm if self.pmem && !matches!(self.pmem_override, Some(true)) => {
+                FlushMode::PmemBacked
+            }
             DeviceKind::SpaprNvdimm => FlushMode::Hcall,
         }
     }
@@ -406,8 +476,11 @@ impl NvdimmConfig {
                 });
             }
         }
-        if self.pmem_override && self.kind == DeviceKind::Nvdimm {
+        if self.pmem_override.is_some() && self.kind == DeviceKind::Nvdimm {
             return Err(ConfigError::PmemOverrideOnNvdimm);
+        }
+        if self.persistence_failed_count.is_some() && machine.profile == Profile::Qemu {
+            return Err(ConfigError::PersistenceFailedCountInQemuProfile);
         }
         Ok(layout)
     }
@@ -437,9 +510,21 @@ pub struct DeviceSpec {
     pub kind: DeviceKind,
     /// Flush behaviour.
     pub flush: FlushMode,
+    /// `ibm,persistence-failed-count`: `Some` in the `papr` profile (as
+    /// PowerVM writes it), `None` in `qemu` (QEMU never does).
+    pub persistence_failed_count: Option<u64>,
 }
 
 impl DeviceSpec {
+    /// Rewrites QEMU's default associativity in the NUMA form negotiated at
+    /// CAS, for a VMM that rebuilds the tree after CAS. A VMM-supplied array
+    /// with real domains is kept as it is.
+    pub fn set_numa_form(&mut self, form: NumaForm) {
+        if self.associativity.is_default_shape() {
+            self.associativity = Associativity::for_node(form, self.associativity.node());
+        }
+    }
+
     /// Number of 256 MiB blocks.
     pub const fn blocks(&self) -> u64 {
         self.layout.blocks()
@@ -511,11 +596,17 @@ impl Planner {
             addr,
             layout,
             uuid: cfg.uuid.unwrap_or_default(),
-            associativity: cfg.associativity.unwrap_or(Associativity::form1(cfg.node)),
+            associativity: cfg
+                .associativity
+                .unwrap_or(Associativity::for_node(self.machine.numa_form, cfg.node)),
             unarmed: cfg.unarmed,
             readonly: cfg.readonly,
             kind: cfg.kind,
             flush: cfg.flush_mode(),
+            persistence_failed_count: match self.machine.profile {
+                Profile::Qemu => None,
+                Profile::Papr => Some(cfg.persistence_failed_count.unwrap_or(0)),
+            },
         })
     }
 }
@@ -673,17 +764,69 @@ mod tests {
     }
 
     #[test]
+    fn test_numa_forms() {
+        // spapr_numa_FORM2_affinity_init: {1, numa_id}.
+        assert_eq!(Associativity::form2(1).cells(), &[1, 1]);
+        assert_eq!(
+            Associativity::for_node(NumaForm::Form2, 0),
+            Associativity::form2(0)
+        );
+        let mut m = machine();
+        m.numa_nodes = 2;
+        m.numa_form = NumaForm::Form2;
+        let mut c = dev();
+        c.node = 1;
+        let mut spec = Planner::new(m).unwrap().plug(&c).unwrap();
+        assert_eq!(spec.associativity.cells(), &[1, 1]);
+        // The tree rebuilt for a guest that did not negotiate FORM2.
+        spec.set_numa_form(NumaForm::Form1);
+        assert_eq!(spec.associativity.cells(), &[4, 0, 0, 0, 1]);
+        spec.set_numa_form(NumaForm::Form2);
+        assert_eq!(spec.associativity.cells(), &[1, 1]);
+        // A VMM's own FORM1 domains are not QEMU's to rewrite.
+        let own = Associativity::from_cells(&[4, 1, 1, 0, 1]).unwrap();
+        spec.associativity = own;
+        spec.set_numa_form(NumaForm::Form2);
+        assert_eq!(spec.associativity, own);
+    }
+
+    #[test]
+    fn test_persistence_failed_count_by_profile() {
+        let mut c = dev();
+        let spec = Planner::new(machine()).unwrap().plug(&c).unwrap();
+        assert_eq!(spec.persistence_failed_count, Some(0));
+        c.persistence_failed_count = Some(3);
+        let spec = Planner::new(machine()).unwrap().plug(&c).unwrap();
+        assert_eq!(spec.persistence_failed_count, Some(3));
+        let mut m = machine();
+        m.profile = Profile::Qemu;
+        assert_eq!(
+            c.validate(&m),
+            Err(ConfigError::PersistenceFailedCountInQemuProfile)
+        );
+        c.persistence_failed_count = None;
+        let spec = Planner::new(m).unwrap().plug(&c).unwrap();
+        assert_eq!(spec.persistence_failed_count, None);
+    }
+
+    #[test]
     fn test_flush_modes_and_pmem_override() {
         let mut c = dev();
         assert_eq!(c.flush_mode(), FlushMode::None);
-        c.pmem_override = true;
+        c.pmem_override = Some(true);
         assert_eq!(check(c), Err(ConfigError::PmemOverrideOnNvdimm));
+        // The key itself is refused on a plain nvdimm, whatever its value.
+        c.pmem_override = Some(false);
+        assert_eq!(check(c), Err(ConfigError::PmemOverrideOnNvdimm));
+        c.pmem_override = Some(true);
         c.kind = DeviceKind::SpaprNvdimm;
         assert!(check(c).is_ok());
         assert_eq!(c.flush_mode(), FlushMode::Hcall);
         c.pmem = true;
         assert_eq!(c.flush_mode(), FlushMode::Hcall);
-        c.pmem_override = false;
+        c.pmem_override = Some(false);
+        assert_eq!(c.flush_mode(), FlushMode::PmemBacked);
+        c.pmem_override = None;
         assert_eq!(c.flush_mode(), FlushMode::PmemBacked);
         c.pmem = false;
         assert_eq!(c.flush_mode(), FlushMode::Hcall);

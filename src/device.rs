@@ -190,6 +190,9 @@ pub struct FlushRecord {
     /// True until the guest has been told "pending" once (QEMU always
     /// answers a new request with long-busy; see [`Device::h_scm_flush`]).
     pub fresh: bool,
+    /// An injected result ([`Faults::flush_result`]) taken when this request
+    /// started; it replaces the executor's result at completion.
+    pub injected: Option<ReturnCode>,
 }
 
 /// Availability of H_SCM_PERFORMANCE_STATS on a device.
@@ -215,8 +218,12 @@ pub struct Faults {
     pub flush_hold: u32,
     /// The long-busy code a pending flush answers (default 10 ms, QEMU's).
     pub flush_order: ReturnCode,
-    /// The next flush completes with this status instead of the executor's
-    /// (H_SUCCESS or H_HARDWARE); applies in both profiles.
+    /// The next flush to *start* completes with this status instead of the
+    /// executor's (H_SUCCESS or H_HARDWARE); applies in both profiles.
+    /// QEMU computes a request's result in the worker it submits when the
+    /// request starts (`spapr_nvdimm_flush_worker_cb`), so a fault taken at
+    /// start is the one that models a failing backend for that request; a
+    /// flush already running keeps its own result.
     pub flush_result: Option<ReturnCode>,
     /// Performance statistics availability.
     pub stats: StatsMode,
@@ -754,9 +761,12 @@ impl<L: LabelStore> Device<L> {
         let slot = self.spec.slot;
         let i = if token == 0 {
             let Some(i) = self.state.flushes.iter().position(Option::is_none) else {
-                // Bounded, unlike QEMU's lists: the guest retries on H_BUSY
-                // with the token in r4, and 0 starts a new request.
-                return Outcome::with(H_BUSY, Outputs::r4(0));
+                // Bounded, unlike QEMU's lists. Long-busy, not H_BUSY: Linux's
+                // papr_scm_pmem_flush re-issues H_BUSY at once (cond_resched
+                // only), a tight spin, but sleeps for a long-busy hint and
+                // then passes r4 = 0 back, which starts a fresh request. It is
+                // also the code QEMU answers every new request with.
+                return Outcome::with(H_LONG_BUSY_ORDER_10_MSEC, Outputs::r4(0));
             };
             let Some(t) = self.state.flush_token.checked_add(1) else {
                 // QEMU asserts; 2^64 requests cannot happen in practice.
@@ -784,6 +794,7 @@ impl<L: LabelStore> Device<L> {
                 // long-busy: its worker completes in a bottom half that
                 // needs the lock the hcall holds.
                 fresh: ctx.profile == Profile::Qemu || result.is_none(),
+                injected: self.state.faults.flush_result.take(),
             });
             i
         } else {
@@ -827,10 +838,13 @@ impl<L: LabelStore> Device<L> {
                 }
             },
         };
+        let result = rec.injected.unwrap_or(result);
         self.state.flushes[i] = None;
-        let result = self.state.faults.flush_result.take().unwrap_or(result);
-        if result != H_SUCCESS && ctx.profile == Profile::Papr {
-            // Linux 75b7c05ebf90 expects a failed flush to show in health.
+        if result == H_HARDWARE && ctx.profile == Profile::Papr {
+            // Linux 75b7c05ebf90 expects a flush that failed in hardware
+            // (data may not have reached the media) to show as a dirty
+            // shutdown in later health results. Only H_HARDWARE means that;
+            // it is the only failure a flush can complete with.
             self.state.health |= HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY;
         }
         result.into()

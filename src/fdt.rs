@@ -109,6 +109,12 @@ pub fn write_pmemory_node(fdt: &mut FdtWriter, spec: &DeviceSpec) -> Result<(), 
         "ibm,unit-guid",
         spec.uuid.hyphenated().encode_lower(&mut uuid),
     )?;
+    // PowerVM's count of persistence losses, a 64-bit value that Linux
+    // (papr_scm_probe, since 5.14) reads with of_property_read_u64; QEMU
+    // never writes it, so the qemu profile leaves it out.
+    if let Some(n) = spec.persistence_failed_count {
+        fdt.property_u64("ibm,persistence-failed-count", n)?;
+    }
     fdt.property_array_u32("ibm,associativity", spec.associativity.cells())?;
     fdt.property_string("device_type", PMEMORY_COMPATIBLE)?;
     fdt.property_string("compatible", PMEMORY_COMPATIBLE)?;
@@ -259,7 +265,9 @@ mod tests {
             .unwrap();
         let names: Vec<_> = n.properties().map(|p| p.name).collect();
         assert_eq!(names[0], "ibm,hcall-flush-required");
-        assert_eq!(names.len(), 12);
+        // QEMU's 12 and, in the papr profile, PowerVM's failure count.
+        assert_eq!(names.len(), 13);
+        assert_eq!(names[8], "ibm,persistence-failed-count");
         assert_eq!(n.property("ibm,hcall-flush-required").unwrap().value, b"");
         assert_eq!(
             n.property("ibm,unit-guid").unwrap().value,
@@ -277,6 +285,30 @@ mod tests {
         assert_eq!(
             root.property("ibm,drc-types").unwrap().value,
             b"\0\0\0\x02PMEM\0PMEM\0"
+        );
+    }
+
+    /// A node plugged after CAS with FORM2 carries `<1 node>`: what QEMU
+    /// wrote for a hot-plugged NVDIMM of a Linux 6.1 guest (`<1 0>`).
+    #[test]
+    fn test_form2_node_after_cas() {
+        let mut m = MachineConfig::new(2 * G, 8 * G, 2);
+        m.numa_form = crate::config::NumaForm::Form2;
+        let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+        let spec = Planner::new(m)
+            .unwrap()
+            .plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid))
+            .unwrap();
+        let mut fdt = FdtWriter::new().unwrap();
+        let root = fdt.begin_node("").unwrap();
+        write_pmemory_node(&mut fdt, &spec).unwrap();
+        fdt.end_node(root).unwrap();
+        let blob = fdt.finish().unwrap();
+        let t = ::fdt::Fdt::new(&blob).unwrap();
+        let n = t.find_node("/ibm,pmemory@90000000").unwrap();
+        assert_eq!(
+            n.property("ibm,associativity").unwrap().value,
+            &[0, 0, 0, 1, 0, 0, 0, 0]
         );
     }
 

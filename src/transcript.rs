@@ -15,7 +15,16 @@
 //! ```
 //!
 //! `#` starts a comment. Sizes take K/M/G/T (×1024) and `a+b` sums; numbers
-//! are decimal, `0x` hex or negative (two's complement). The same parser
+//! are decimal, `0x` hex or negative (two's complement). `machine` also
+//! takes `numa-form=form1|form2`; `nvdimm` takes every [`NvdimmConfig`]
+//! property by its QEMU name, and `persistence-failed-count=N`.
+//!
+//! An `inject` line applies to the device at that point of the transcript.
+//! `flush=CODE` arms a result for the next flush to *start* (QEMU computes a
+//! request's result in the worker submitted at start): a flush already
+//! pending keeps the executor's result, so `call FLUSH 0`, `inject`, `poll`
+//! succeeds and `inject`, `call FLUSH 0`, `poll` fails with CODE. The same
+//! parser
 //! serves `replay`, `dtb`, the demo's `--config` and the guest model's
 //! `--trace`; [`Directive`]'s `Display` writes lines it reads back.
 
@@ -26,8 +35,8 @@ use core::fmt;
 use thiserror::Error;
 
 use crate::config::{
-    parse_uuid, Associativity, DeviceKind, DeviceSpec, MachineConfig, NvdimmConfig, Planner,
-    Profile,
+    parse_uuid, Associativity, DeviceKind, DeviceSpec, MachineConfig, NumaForm, NvdimmConfig,
+    Planner, Profile,
 };
 use crate::device::StatsMode;
 use crate::hcall::{hcall_by_name, hcall_name, HealthBits, Regs, ReturnCode};
@@ -47,7 +56,7 @@ pub struct ParseError {
 pub enum Injection {
     /// `health=BITS`: OR bits into the device health.
     Health(HealthBits),
-    /// `flush=CODE`: the next flush completes with this status.
+    /// `flush=CODE`: the next flush to start completes with this status.
     FlushResult(ReturnCode),
     /// `flush-hold=K`: new flushes stay pending for K polls.
     FlushHold(u32),
@@ -241,6 +250,13 @@ fn parse_machine(words: &[&str]) -> Result<MachineConfig, String> {
             "maxmem" => maxmem = Some(parse_size(v)?),
             "slots" => m.slots = parse_u32(v)?,
             "numa-nodes" => m.numa_nodes = parse_u32(v)?,
+            "numa-form" => {
+                m.numa_form = match v {
+                    "form1" => NumaForm::Form1,
+                    "form2" => NumaForm::Form2,
+                    _ => return Err(alloc::format!("numa-form: '{v}' is not form1 or form2")),
+                }
+            }
             "profile" => {
                 m.profile = match v {
                     "qemu" => Profile::Qemu,
@@ -289,8 +305,9 @@ fn parse_nvdimm(words: &[&str]) -> Result<NvdimmConfig, String> {
                 }
             }
             "pmem" => c.pmem = parse_bool(k, v)?,
-            "pmem-override" => c.pmem_override = parse_bool(k, v)?,
+            "pmem-override" => c.pmem_override = Some(parse_bool(k, v)?),
             "readonly" => c.readonly = parse_bool(k, v)?,
+            "persistence-failed-count" => c.persistence_failed_count = Some(parse_num(v)?),
             _ => return Err(alloc::format!("nvdimm: unknown key '{k}'")),
         }
     }
@@ -520,15 +537,21 @@ impl fmt::Display for Expect {
 impl fmt::Display for Directive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Directive::Machine(m) => write!(
-                f,
-                "machine ram={} maxmem={} slots={} numa-nodes={} profile={}",
-                Size(m.ram_size),
-                Size(m.maxmem),
-                m.slots,
-                m.numa_nodes,
-                m.profile.name()
-            ),
+            Directive::Machine(m) => {
+                write!(
+                    f,
+                    "machine ram={} maxmem={} slots={} numa-nodes={} profile={}",
+                    Size(m.ram_size),
+                    Size(m.maxmem),
+                    m.slots,
+                    m.numa_nodes,
+                    m.profile.name()
+                )?;
+                if m.numa_form != NumaForm::Form1 {
+                    write!(f, " numa-form={}", m.numa_form.name())?;
+                }
+                Ok(())
+            }
             Directive::Nvdimm(c) => {
                 f.write_str("nvdimm")?;
                 if let Some(s) = c.slot {
@@ -561,10 +584,14 @@ impl fmt::Display for Directive {
                 if c.kind != DeviceKind::Nvdimm {
                     write!(f, " type={}", c.kind.name())?;
                 }
-                for (on, key) in [(c.pmem_override, "pmem-override"), (c.readonly, "readonly")] {
-                    if on {
-                        write!(f, " {key}=on")?;
-                    }
+                if let Some(on) = c.pmem_override {
+                    write!(f, " pmem-override={}", if on { "on" } else { "off" })?;
+                }
+                if c.readonly {
+                    f.write_str(" readonly=on")?;
+                }
+                if let Some(n) = c.persistence_failed_count {
+                    write!(f, " persistence-failed-count={n}")?;
                 }
                 Ok(())
             }
@@ -672,7 +699,7 @@ mod tests {
         assert_eq!(m.numa_nodes, 2);
         assert_eq!(devs[0].0, 3);
         let d = devs[0].1;
-        assert!(d.unarmed && d.pmem && d.pmem_override && d.readonly);
+        assert!(d.unarmed && d.pmem && d.pmem_override == Some(true) && d.readonly);
         assert_eq!(d.kind, DeviceKind::SpaprNvdimm);
         assert_eq!(
             t.lines[2].1,

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use papr_scm::config::{Planner, Profile};
 use papr_scm::fdt::machine_fdt;
 use papr_scm::transcript::Transcript;
 
@@ -29,9 +30,24 @@ fn cfgs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Our tree for `cfg` as its file says (the `papr` profile unless it names
+/// one).
 fn ours(cfg: &Path) -> Vec<u8> {
     let t = Transcript::parse(&std::fs::read_to_string(cfg).unwrap()).unwrap();
     let (m, specs) = t.plan().unwrap();
+    machine_fdt(&m, &specs).unwrap()
+}
+
+/// Our tree for `cfg` in `profile`.
+fn ours_in(cfg: &Path, profile: Profile) -> Vec<u8> {
+    let t = Transcript::parse(&std::fs::read_to_string(cfg).unwrap()).unwrap();
+    let (mut m, devices) = t.config().unwrap();
+    m.profile = profile;
+    let mut planner = Planner::new(m).unwrap();
+    let specs: Vec<_> = devices
+        .iter()
+        .map(|(_, c)| planner.plug(c).unwrap())
+        .collect();
     machine_fdt(&m, &specs).unwrap()
 }
 
@@ -94,7 +110,7 @@ fn test_golden_trees_match_qemu() {
     assert!(cases.len() >= 8, "only {} golden cases", cases.len());
     for cfg in cases {
         let qemu = std::fs::read(cfg.with_extension("dtb")).unwrap();
-        let ours = ours(&cfg);
+        let ours = ours_in(&cfg, Profile::Qemu);
         let (qp, qc) = subtree(&qemu);
         let (op, oc) = subtree(&ours);
         assert_eq!(op, qp, "{}: parent properties", cfg.display());
@@ -121,6 +137,29 @@ fn test_golden_trees_match_qemu() {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
+    }
+}
+
+/// The `papr` profile writes QEMU's nodes plus PowerVM's 64-bit
+/// `ibm,persistence-failed-count` (0 unless the VMM counts dirty shutdowns)
+/// just before `ibm,associativity`; nothing else differs.
+#[test]
+fn test_papr_trees_add_only_the_persistence_failed_count() {
+    for cfg in cfgs(&fdt_dir()) {
+        let qemu = std::fs::read(cfg.with_extension("dtb")).unwrap();
+        let (qp, qc) = subtree(&qemu);
+        let (pp, pc) = subtree(&ours_in(&cfg, Profile::Papr));
+        assert_eq!(pp, qp, "{}: parent properties", cfg.display());
+        assert_eq!(pc.len(), qc.len(), "{}: children", cfg.display());
+        for (name, q) in &qc {
+            let mut want = q.clone();
+            let at = want
+                .iter()
+                .position(|(n, _)| n == "ibm,associativity")
+                .unwrap();
+            want.insert(at, ("ibm,persistence-failed-count".into(), vec![0; 8]));
+            assert_eq!(&pc[name], &want, "{}: {name}", cfg.display());
+        }
     }
 }
 

@@ -660,3 +660,43 @@ fn test_model_probes_every_golden_qemu_tree() {
     }
     assert!(cases >= 8);
 }
+
+/// `ibm,persistence-failed-count` reaches the driver's dirty-shutdown
+/// counter in the `papr` profile (0 when the VMM counts none); the `qemu`
+/// profile writes no such property, as QEMU, so the driver falls back to 0.
+#[test]
+fn test_dirty_shutdown_count_from_the_tree() {
+    let text = format!(
+        "machine ram=2G maxmem=8G slots=4 profile=papr\n\
+         nvdimm size=256M+128K label-size=128K uuid={UUID} persistence-failed-count=7\n\
+         nvdimm size=256M+128K label-size=128K uuid={UUID}\n"
+    );
+    let w = world(&text);
+    let found = nodes(&w.blob);
+    assert_eq!(found[0].dirty_shutdown_count, 7);
+    assert_eq!(found[1].dirty_shutdown_count, 0);
+    let t = fdt::Fdt::new(&w.blob).unwrap();
+    let prop = |name: &str| {
+        t.find_node(&format!("/ibm,persistent-memory/{name}"))
+            .unwrap()
+            .property("ibm,persistence-failed-count")
+            .map(|p| p.value.to_vec())
+    };
+    assert_eq!(prop("ibm,pmemory@90000001"), Some(vec![0; 8]));
+
+    let w = world(&config(Profile::Qemu));
+    let t = fdt::Fdt::new(&w.blob).unwrap();
+    let node = t
+        .find_node("/ibm,persistent-memory/ibm,pmemory@90000000")
+        .unwrap();
+    assert!(node.property("ibm,persistence-failed-count").is_none());
+    assert!(nodes(&w.blob).iter().all(|n| n.dirty_shutdown_count == 0));
+    // And a qemu-profile configuration cannot ask for it.
+    let bad = config(Profile::Qemu).replace("type=spapr-nvdimm", "persistence-failed-count=1");
+    let err = Transcript::parse(&bad).unwrap().plan().unwrap_err();
+    assert!(
+        err.reason.starts_with("persistence-failed-count:"),
+        "{}",
+        err.reason
+    );
+}

@@ -100,7 +100,6 @@ fn allowed(op: u64) -> &'static [ReturnCode] {
             H_P2,
             H_UNSUPPORTED,
             H_HARDWARE,
-            H_BUSY,
             H_LONG_BUSY_ORDER_10_MSEC,
         ],
         _ => &[],

@@ -101,7 +101,6 @@ fn test_every_return_code_of_every_hcall_is_covered() {
                 H_P2,
                 H_UNSUPPORTED,
                 H_HARDWARE,
-                H_BUSY,
                 H_LONG_BUSY_ORDER_10_MSEC,
                 H_LONG_BUSY_ORDER_1_SEC,
                 H_LONG_BUSY_ORDER_100_SEC,
