@@ -229,6 +229,20 @@ pub struct Faults {
     pub stats: StatsMode,
 }
 
+impl Faults {
+    /// Checks each field against the values a handler can act on.
+    pub fn validate(&self) -> Result<(), StateError> {
+        let bad = |field, reason| Err(StateError::BadFault { field, reason });
+        if !self.flush_order.is_long_busy() {
+            return bad("flush_order", "must be an H_LONG_BUSY_ORDER_* code");
+        }
+        if self.bind_budget == Some(0) {
+            return bad("bind_budget", "must bind at least one block per call");
+        }
+        Ok(())
+    }
+}
+
 impl Default for Faults {
     fn default() -> Self {
         Faults {
@@ -296,6 +310,50 @@ pub enum StateError {
         /// The token.
         token: u64,
     },
+    /// Two flush records carry the same token.
+    #[error("flushes: token {token} appears twice")]
+    DuplicateFlushToken {
+        /// The token.
+        token: u64,
+    },
+    /// The bind in progress does not fit the device or its own counts.
+    #[error(
+        "bind_progress: token {token}, blocks {start}+{count} with {done} done does not fit the device's {blocks} blocks"
+    )]
+    BadBindProgress {
+        /// Continue token.
+        token: u64,
+        /// First block.
+        start: u64,
+        /// Requested blocks.
+        count: u64,
+        /// Blocks bound so far.
+        done: u64,
+        /// Device blocks.
+        blocks: u64,
+    },
+    /// The bind in progress claims blocks the bindings do not hold.
+    #[error("bind_progress: blocks {start}+{done} are not all bound")]
+    BindProgressNotBound {
+        /// First block.
+        start: u64,
+        /// Blocks bound so far.
+        done: u64,
+    },
+    /// Health bits outside what H_SCM_HEALTH can report.
+    #[error("health: bits {bits:#x} are not PAPR health bits")]
+    BadHealth {
+        /// The stray bits.
+        bits: u64,
+    },
+    /// An injected fault out of its range.
+    #[error("faults.{field}: {reason}")]
+    BadFault {
+        /// The field of [`Faults`].
+        field: &'static str,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
 }
 
 /// One SCM device.
@@ -349,11 +407,47 @@ impl<L: LabelStore> Device<L> {
             }
             prev_end = start + count;
         }
-        for rec in state.flushes.iter().flatten() {
+        if let Some(p) = state.bind_progress {
+            let fits = p.token != 0
+                && p.count > 0
+                && p.done < p.count
+                && p.start.checked_add(p.count).is_some_and(|e| e <= blocks);
+            if !fits {
+                return Err(StateError::BadBindProgress {
+                    token: p.token,
+                    start: p.start,
+                    count: p.count,
+                    done: p.done,
+                    blocks,
+                });
+            }
+            // start + done < start + count <= blocks: no overflow.
+            let bound = (p.start..p.start + p.done).all(|b| state.bindings.contains(b));
+            if p.done > 0 && !(state.bindings.contains(p.start) && bound) {
+                return Err(StateError::BindProgressNotBound {
+                    start: p.start,
+                    done: p.done,
+                });
+            }
+        }
+        for (i, rec) in state.flushes.iter().enumerate() {
+            let Some(rec) = rec else { continue };
             if rec.token == 0 || rec.token > state.flush_token {
                 return Err(StateError::BadFlushToken { token: rec.token });
             }
+            if state.flushes[..i]
+                .iter()
+                .flatten()
+                .any(|r| r.token == rec.token)
+            {
+                return Err(StateError::DuplicateFlushToken { token: rec.token });
+            }
         }
+        let stray = state.health.bits() & !PAPR_HEALTH_MASK.bits();
+        if stray != 0 {
+            return Err(StateError::BadHealth { bits: stray });
+        }
+        state.faults.validate()?;
         Ok(Device { spec, label, state })
     }
 
@@ -728,10 +822,14 @@ impl<L: LabelStore> Device<L> {
             }
             return H_SUCCESS.into();
         }
-        if request_size(count).is_none_or(|need| need > size) {
+        // The guest chooses the count (up to 2^32 - 1) and the loop below runs
+        // with the device locked, so a request for more entries than there are
+        // statistics is refused like a buffer that cannot hold the answer:
+        // H_P3. Linux asks for one id at a time (or all, count 0).
+        if count > STAT_IDS.len() as u64 || request_size(count).is_none_or(|need| need > size) {
             return H_P3.into();
         }
-        // count <= (size - 16) / 16 and every entry is in the buffer the
+        // count <= 16 <= (size - 16) / 16, every entry is in the buffer the
         // guest owns; each one costs two small guest-memory accesses.
         for i in 0..count {
             let at = buf + SCMSTATS_HEADER_SIZE + i * SCMSTATS_ENTRY_SIZE;

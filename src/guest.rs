@@ -93,9 +93,9 @@ pub enum ProbeError {
 /// A blob the model cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DiscoverError {
-    /// Not a valid flattened device tree.
-    #[error("not a device tree blob: {0}")]
-    Blob(String),
+    /// Not a well-formed flattened device tree.
+    #[error(transparent)]
+    Blob(#[from] crate::fdt::BlobError),
     /// No node with `device_type = "ibm,persistent-memory"`.
     #[error("no ibm,persistent-memory node")]
     NoParent,
@@ -130,7 +130,9 @@ pub struct DeviceNode {
 /// `pseries_pmem_init` and `papr_scm_probe`; each child either parses or
 /// carries the probe error the guest would log.
 pub fn discover(dtb: &[u8]) -> Result<Vec<Result<DeviceNode, ProbeError>>, DiscoverError> {
-    let tree = ::fdt::Fdt::new(dtb).map_err(|e| DiscoverError::Blob(std::format!("{e:?}")))?;
+    // The fdt crate trusts its input; malformed blobs stop here.
+    crate::fdt::check_blob(dtb)?;
+    let tree = ::fdt::Fdt::new(dtb).map_err(|_| DiscoverError::NoParent)?;
     let parent = tree
         .all_nodes()
         .find(|n| {

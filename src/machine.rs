@@ -471,6 +471,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
 mod tests {
     use super::*;
     use crate::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Planner};
+    use crate::device::{BindProgress, DeviceState, FlushRecord, StateError};
     use crate::label::{LabelError, SliceLabelStore};
 
     const K: u64 = 1024;
@@ -783,5 +784,143 @@ mod tests {
             let mut buf = [0u8; 16];
             assert!(Device::from_state(spec, SliceLabelStore::new(&mut buf), bad).is_err());
         });
+    }
+
+    /// A restored bind in progress with `done > count` made the next
+    /// continued bind overflow (a run of 2^64 - 4 blocks); every field that
+    /// a later hcall relies on is checked on restore.
+    #[test]
+    fn test_restore_refuses_inconsistent_state() {
+        with_machine(Profile::Papr, |m| {
+            m.with_device(0, |d| d.faults_mut().bind_budget = Some(1));
+            let o = m.h_scm_bind_mem(D0, 0, 4, u64::MAX, 0);
+            assert_eq!(o.status, H_BUSY);
+            let good = m.with_device(0, |d| d.state()).unwrap();
+            let spec = m.with_device(0, |d| *d.spec()).unwrap();
+            let restore = |s: DeviceState| {
+                let mut buf = [0u8; 16];
+                Device::from_state(spec, SliceLabelStore::new(&mut buf), s).map(|_| ())
+            };
+            assert_eq!(restore(good), Ok(()));
+            let p = good.bind_progress.unwrap();
+            for (start, count, done) in
+                [(0, 4, 8), (0, 4, 4), (3, 4, 1), (u64::MAX, 4, 0), (0, 0, 0)]
+            {
+                let mut bad = good;
+                bad.bind_progress = Some(BindProgress {
+                    start,
+                    count,
+                    done,
+                    ..p
+                });
+                assert!(
+                    matches!(restore(bad), Err(StateError::BadBindProgress { .. })),
+                    "{start} {count} {done}"
+                );
+            }
+            let mut bad = good;
+            bad.bind_progress = Some(BindProgress { done: 2, ..p });
+            assert_eq!(
+                restore(bad),
+                Err(StateError::BindProgressNotBound { start: 0, done: 2 })
+            );
+            let mut bad = good;
+            bad.bind_progress = Some(BindProgress { token: 0, ..p });
+            assert!(restore(bad).is_err());
+
+            let rec = FlushRecord {
+                token: 1,
+                result: None,
+                hold: 0,
+                fresh: false,
+                injected: None,
+            };
+            let mut bad = good;
+            bad.flush_token = 1;
+            bad.flushes[0] = Some(rec);
+            bad.flushes[5] = Some(rec);
+            assert_eq!(
+                restore(bad),
+                Err(StateError::DuplicateFlushToken { token: 1 })
+            );
+            bad.flushes[5] = Some(FlushRecord { token: 2, ..rec });
+            assert_eq!(restore(bad), Err(StateError::BadFlushToken { token: 2 }));
+
+            let mut bad = good;
+            bad.faults.flush_order = H_BUSY;
+            assert!(matches!(
+                restore(bad),
+                Err(StateError::BadFault {
+                    field: "flush_order",
+                    ..
+                })
+            ));
+            let mut bad = good;
+            bad.faults.bind_budget = Some(0);
+            assert!(matches!(
+                restore(bad),
+                Err(StateError::BadFault {
+                    field: "bind_budget",
+                    ..
+                })
+            ));
+        });
+    }
+
+    /// The guest's request count drove a loop of up to 2^32 - 1 entries
+    /// under the device lock; more entries than there are statistics is
+    /// H_P3 before any guest memory is touched.
+    #[test]
+    fn test_performance_stats_count_is_bounded() {
+        use core::cell::Cell;
+        struct Mem {
+            count: u32,
+            accesses: Cell<u32>,
+        }
+        impl crate::host::GuestMemory for Mem {
+            fn read_guest(
+                &self,
+                _gpa: u64,
+                buf: &mut [u8],
+            ) -> Result<(), crate::host::GuestMemoryError> {
+                self.accesses.set(self.accesses.get() + 1);
+                buf.fill(0);
+                if buf.len() == 16 {
+                    buf[..8].copy_from_slice(&crate::stats::SCMSTATS_EYECATCHER);
+                    buf[8..12].copy_from_slice(&crate::stats::SCMSTATS_VERSION.to_be_bytes());
+                    buf[12..16].copy_from_slice(&self.count.to_be_bytes());
+                } else {
+                    buf.copy_from_slice(&crate::stats::STAT_IDS[0][..buf.len()]);
+                }
+                Ok(())
+            }
+            fn write_guest(
+                &self,
+                _gpa: u64,
+                _data: &[u8],
+            ) -> Result<(), crate::host::GuestMemoryError> {
+                self.accesses.set(self.accesses.get() + 1);
+                Ok(())
+            }
+        }
+        impl crate::host::FlushExecutor for Mem {}
+        impl crate::host::BindEvents for Mem {}
+        impl crate::host::StatsSource for Mem {}
+        let [a, _] = specs();
+        let mut la = [0u8; 128 * 1024];
+        let cells = [RefCell::new(Some(Device::new(
+            a,
+            SliceLabelStore::new(&mut la),
+        )))];
+        for (count, want, accesses) in [(u32::MAX, H_P3, 1), (17, H_P3, 1), (16, H_SUCCESS, 33)] {
+            let host = Mem {
+                count,
+                accesses: Cell::new(0),
+            };
+            let m = Machine::with_host(Profile::Papr, LocalSlots::new(&cells), host);
+            let o = m.h_scm_performance_stats(D0, 0x1000, u64::MAX - 0x1000);
+            assert_eq!(o.status, want, "count {count}");
+            assert_eq!(m.host().accesses.get(), accesses, "count {count}");
+        }
     }
 }

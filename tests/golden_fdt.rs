@@ -111,6 +111,9 @@ fn test_golden_trees_match_qemu() {
     for cfg in cases {
         let qemu = std::fs::read(cfg.with_extension("dtb")).unwrap();
         let ours = ours_in(&cfg, Profile::Qemu);
+        // QEMU's blobs and ours pass the structural check.
+        papr_scm::fdt::check_blob(&qemu).unwrap();
+        papr_scm::fdt::check_blob(&ours).unwrap();
         let (qp, qc) = subtree(&qemu);
         let (op, oc) = subtree(&ours);
         assert_eq!(op, qp, "{}: parent properties", cfg.display());

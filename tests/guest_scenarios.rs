@@ -700,3 +700,36 @@ fn test_dirty_shutdown_count_from_the_tree() {
         err.reason
     );
 }
+
+/// Blobs that made the `fdt` crate panic inside `discover` (a 40-byte
+/// header with an empty structure block, a property running past its
+/// block, a stray FDT_END_NODE) now come back as errors.
+#[test]
+fn test_malformed_blobs_are_errors_not_panics() {
+    let w = world(&config(Profile::Papr));
+    let good = w.blob.clone();
+    let be = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let off_struct = be(&good, 8);
+    let mut header_only = good[..40].to_vec();
+    for (at, v) in [(4, 40u32), (8, 40), (12, 40), (16, 40), (32, 0), (36, 0)] {
+        header_only[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    let mut long_prop = good.clone();
+    // The root's first property: BEGIN_NODE, "\0" padded, PROP, len.
+    long_prop[off_struct + 12..off_struct + 16].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    let mut stray_end = good.clone();
+    let end = off_struct + be(&good, 36) - 4;
+    stray_end[end..end + 4].copy_from_slice(&2u32.to_be_bytes());
+    let mut crate_panics = 0;
+    for blob in [header_only, long_prop, stray_end] {
+        assert!(matches!(discover(&blob), Err(DiscoverError::Blob(_))));
+        // What the unchecked parser did with the same bytes.
+        let b = blob.clone();
+        let r = std::panic::catch_unwind(move || {
+            let t = fdt::Fdt::new(&b).ok()?;
+            Some(t.all_nodes().map(|n| n.properties().count()).sum::<usize>())
+        });
+        crate_panics += usize::from(r.is_err());
+    }
+    assert!(crate_panics >= 2, "{crate_panics}");
+}

@@ -47,6 +47,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
+pub mod check;
+pub use check::{check_blob, BlobError};
+
 use thiserror::Error;
 use vm_fdt::FdtWriter;
 
