@@ -394,9 +394,7 @@ impl BindEvents for GdbHost {}
 impl StatsSource for GdbHost {}
 
 pub fn run(o: &Options) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(&o.config).map_err(|e| format!("{}: {e}", o.config.display()))?;
-    let t = Transcript::parse(&text).map_err(|e| format!("{}: {e}", o.config.display()))?;
+    let t = Transcript::read_file(&o.config)?;
     let (machine_cfg, specs) = t
         .plan()
         .map_err(|e| format!("{}: {e}", o.config.display()))?;

@@ -48,8 +48,11 @@ type DemoMachine = Machine<SharedSlots<FileLabelStore>, ReplayHost>;
 /// Runs the demo; the text goes to stdout, errors are returned.
 pub fn run(opts: &Options) -> Result<(), String> {
     let (machine, configs, specs) = match &opts.source {
-        Source::Builtin => plan_text(BUILTIN, "built-in")?,
-        Source::Config(p) => plan_text(&read(p)?, &p.display().to_string())?,
+        Source::Builtin => {
+            let t = Transcript::parse(BUILTIN).map_err(|e| format!("built-in: {e}"))?;
+            plan(&t, "built-in")?
+        }
+        Source::Config(p) => plan(&Transcript::read_file(p)?, &p.display().to_string())?,
         Source::Dtb(p) => {
             let blob = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let (machine, configs) =
@@ -286,17 +289,12 @@ fn summarize(trace: &[TraceItem]) -> String {
     out
 }
 
-fn read(p: &Path) -> Result<String, String> {
-    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-}
-
 /// The configuration and placed devices of a transcript; errors name the
 /// line and the rule.
-fn plan_text(
-    text: &str,
+fn plan(
+    t: &Transcript,
     name: &str,
 ) -> Result<(MachineConfig, Vec<NvdimmConfig>, Vec<DeviceSpec>), String> {
-    let t = Transcript::parse(text).map_err(|e| format!("{name}: {e}"))?;
     let (machine, specs) = t.plan().map_err(|e| format!("{name}: {e}"))?;
     let (_, devs) = t.config().map_err(|e| format!("{name}: {e}"))?;
     Ok((machine, devs.into_iter().map(|d| d.1).collect(), specs))

@@ -147,6 +147,80 @@ mod vec_store {
     }
 }
 
+#[cfg(feature = "alloc")]
+pub use self::sparse::SparseLabelStore;
+
+#[cfg(feature = "alloc")]
+mod sparse {
+    use alloc::boxed::Box;
+    use alloc::collections::BTreeMap;
+
+    use super::{check_range, LabelError, LabelStore};
+
+    const CHUNK: u64 = 256;
+
+    /// A label area of any size that holds only the 256-byte chunks written
+    /// so far (reads of the rest are zeros, like a sparse backing file).
+    ///
+    /// For tools that serve configurations they do not trust, such as
+    /// `replay`: a 4 GiB `label-size` costs nothing until written, and memory
+    /// grows with the writes made. Its first write to a chunk allocates, so
+    /// a VMM's hcall path wants [`VecLabelStore`](super::VecLabelStore) or a
+    /// file instead.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct SparseLabelStore {
+        size: u64,
+        chunks: BTreeMap<u64, Box<[u8; CHUNK as usize]>>,
+    }
+
+    impl SparseLabelStore {
+        /// A zeroed area of `size` bytes; nothing is allocated yet.
+        pub fn new(size: u64) -> Self {
+            SparseLabelStore {
+                size,
+                chunks: BTreeMap::new(),
+            }
+        }
+
+        /// Bytes held in memory (written chunks).
+        pub fn resident(&self) -> u64 {
+            self.chunks.len() as u64 * CHUNK
+        }
+    }
+
+    impl LabelStore for SparseLabelStore {
+        fn size(&self) -> u64 {
+            self.size
+        }
+
+        fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+            check_range(offset, buf.len(), self.size)?;
+            for (i, b) in buf.iter_mut().enumerate() {
+                // In range: offset + len <= size was checked.
+                let at = offset + i as u64;
+                *b = self
+                    .chunks
+                    .get(&(at / CHUNK))
+                    .map_or(0, |c| c[(at % CHUNK) as usize]);
+            }
+            Ok(())
+        }
+
+        fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+            check_range(offset, data.len(), self.size)?;
+            for (i, b) in data.iter().enumerate() {
+                let at = offset + i as u64;
+                let chunk = self
+                    .chunks
+                    .entry(at / CHUNK)
+                    .or_insert_with(|| Box::new([0; CHUNK as usize]));
+                chunk[(at % CHUNK) as usize] = *b;
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(feature = "std")]
 pub use self::file_store::{Durability, FileLabelStore};
 
@@ -315,6 +389,20 @@ mod tests {
     }
 
     #[cfg(feature = "alloc")]
+    #[test]
+    fn test_sparse_store_holds_only_what_was_written() {
+        let mut s = SparseLabelStore::new(u32::MAX as u64);
+        let mut b = [1u8; 8];
+        s.read(u32::MAX as u64 - 8, &mut b).unwrap();
+        assert_eq!(b, [0; 8]);
+        s.write(254, &[1, 2, 3, 4]).unwrap();
+        s.read(252, &mut b).unwrap();
+        assert_eq!(b, [0, 0, 1, 2, 3, 4, 0, 0]);
+        assert_eq!(s.resident(), 512);
+        assert!(s.write(u32::MAX as u64 - 1, &[0; 2]).is_err());
+        assert!(s.read(u64::MAX, &mut b).is_err());
+    }
+
     #[test]
     fn test_vec_store() {
         let mut v = VecLabelStore::new(128 * 1024);

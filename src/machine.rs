@@ -91,6 +91,24 @@ mod shared {
         pub source: ConfigError,
     }
 
+    impl<L: LabelStore, H: Host> Machine<SharedSlots<L>, H> {
+        /// A machine of `slots` slots holding already-placed devices, each
+        /// with the label store `label` makes for its spec.
+        pub fn from_specs_with(
+            profile: crate::config::Profile,
+            slots: u32,
+            specs: &[crate::config::DeviceSpec],
+            host: H,
+            mut label: impl FnMut(&crate::config::DeviceSpec) -> L,
+        ) -> Self {
+            let table = SharedSlots::new(slots);
+            for spec in specs {
+                let _ = table.insert(Device::new(*spec, label(spec)));
+            }
+            Machine::with_host(profile, table, host)
+        }
+    }
+
     impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
         /// A machine of `slots` slots holding already-placed devices, each
         /// with a zeroed in-memory label area.
@@ -100,13 +118,10 @@ mod shared {
             specs: &[crate::config::DeviceSpec],
             host: H,
         ) -> Self {
-            let table = SharedSlots::new(slots);
-            for spec in specs {
-                // label_size <= u32::MAX was validated.
-                let label = VecLabelStore::new(spec.layout.label_size() as usize);
-                let _ = table.insert(Device::new(*spec, label));
-            }
-            Machine::with_host(profile, table, host)
+            // label_size <= u32::MAX was validated.
+            Self::from_specs_with(profile, slots, specs, host, |spec| {
+                VecLabelStore::new(spec.layout.label_size() as usize)
+            })
         }
 
         /// Validates `machine` and plugs `devices` in order, each with a

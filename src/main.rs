@@ -83,14 +83,14 @@ fn cmd_demo(args: &[String]) -> ExitCode {
 fn cmd_replay(files: &[String]) -> ExitCode {
     let mut failed = false;
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let t = match Transcript::read_file(std::path::Path::new(file)) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{file}: {e}");
+                eprintln!("{e}");
                 return ExitCode::from(2);
             }
         };
-        let report = match Transcript::parse(&text).and_then(|t| replay(&t)) {
+        let report = match replay(&t) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{file}: malformed: {e}");
@@ -128,19 +128,13 @@ fn cmd_dtb(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{config}: {e}");
-            return ExitCode::from(2);
-        }
-    };
     // Only machine and nvdimm lines matter; calls and the rest are ignored.
-    let plan = Transcript::parse(&text).and_then(|t| t.plan());
+    let plan = Transcript::read_file(std::path::Path::new(config))
+        .and_then(|t| t.plan().map_err(|e| format!("{config}: {e}")));
     let (machine, specs) = match plan {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{config}: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };

@@ -19,7 +19,7 @@ use crate::hcall::{Regs, ReturnCode};
 use crate::host::{
     BindEvents, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
 };
-use crate::label::VecLabelStore;
+use crate::label::SparseLabelStore;
 use crate::machine::{Machine, SharedSlots};
 use crate::transcript::{call_line, Directive, Expect, Injection, Opcode, ParseError, Transcript};
 
@@ -118,7 +118,7 @@ impl BindEvents for ReplayHost {}
 impl StatsSource for ReplayHost {}
 
 /// The machine a transcript runs on.
-pub type ReplayMachine = Machine<SharedSlots<VecLabelStore>, ReplayHost>;
+pub type ReplayMachine = Machine<SharedSlots<SparseLabelStore>, ReplayHost>;
 
 /// Builds the machine a transcript's `machine` and `nvdimm` lines describe.
 pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
@@ -126,11 +126,14 @@ pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
     let host = ReplayHost {
         ram: SparseRam::new(machine.ram_size),
     };
-    Ok(Machine::from_specs(
+    // Sparse labels: a configuration's label-size (up to 4 GiB a device)
+    // costs memory only where the transcript writes.
+    Ok(Machine::from_specs_with(
         machine.profile,
         machine.slots,
         &specs,
         host,
+        |spec| SparseLabelStore::new(spec.layout.label_size()),
     ))
 }
 

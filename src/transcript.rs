@@ -127,19 +127,81 @@ pub struct Transcript {
     pub lines: Vec<(usize, Directive)>,
 }
 
+/// The longest line (bytes, newline included) [`Transcript::read`]
+/// accepts: a `mem` line for a whole 256 KiB region fits.
+pub const MAX_LINE: usize = 1 << 20;
+/// The largest transcript [`Transcript::read`] accepts.
+pub const MAX_TRANSCRIPT: u64 = 256 << 20;
+
 impl Transcript {
-    /// Parses a whole file.
+    /// Parses a whole file held in memory.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut lines = Vec::new();
+        let mut t = Transcript::default();
         for (i, raw) in text.lines().enumerate() {
-            if let Some(d) = parse_line(raw).map_err(|reason| ParseError {
-                line: i + 1,
-                reason,
-            })? {
-                lines.push((i + 1, d));
-            }
+            t.push_line(i + 1, raw)?;
         }
-        Ok(Transcript { lines })
+        Ok(t)
+    }
+
+    fn push_line(&mut self, line: usize, raw: &str) -> Result<(), ParseError> {
+        if let Some(d) = parse_line(raw).map_err(|reason| ParseError { line, reason })? {
+            self.lines.push((line, d));
+        }
+        Ok(())
+    }
+
+    /// Reads and parses a transcript line by line with bounded memory: a
+    /// line longer than [`MAX_LINE`] or a file past [`MAX_TRANSCRIPT`] is
+    /// refused as soon as it is seen, before it is held whole, and so is a
+    /// line that is not UTF-8. I/O errors come back with line 0.
+    #[cfg(feature = "std")]
+    pub fn read(reader: impl std::io::Read) -> Result<Self, ParseError> {
+        Self::read_bounded(reader, MAX_LINE, MAX_TRANSCRIPT)
+    }
+
+    #[cfg(feature = "std")]
+    fn read_bounded(
+        reader: impl std::io::Read,
+        max_line: usize,
+        max_total: u64,
+    ) -> Result<Self, ParseError> {
+        use std::io::{BufRead, BufReader, Read};
+        let io = |e: std::io::Error| err(0, &alloc::format!("read failed: {e}"));
+        let mut r = BufReader::new(reader.take(max_total));
+        let mut t = Transcript::default();
+        let mut buf = Vec::new();
+        let mut line = 0;
+        loop {
+            line += 1;
+            buf.clear();
+            let n = (&mut r)
+                .take(max_line as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            if n > max_line {
+                return Err(err(line, &alloc::format!("longer than {max_line} bytes")));
+            }
+            let text = core::str::from_utf8(&buf).map_err(|_| err(line, "not UTF-8"))?;
+            t.push_line(line, text.trim_end_matches(['\n', '\r']))?;
+        }
+        let rest = r.into_inner();
+        if rest.limit() == 0 && rest.into_inner().read(&mut [0u8]).map_err(io)? > 0 {
+            return Err(err(
+                line,
+                &alloc::format!("the transcript is larger than {max_total} bytes"),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// [`Transcript::read`] of a file; errors start with its path.
+    #[cfg(feature = "std")]
+    pub fn read_file(path: &std::path::Path) -> Result<Self, std::string::String> {
+        let f = std::fs::File::open(path).map_err(|e| alloc::format!("{}: {e}", path.display()))?;
+        Transcript::read(f).map_err(|e| alloc::format!("{}: {e}", path.display()))
     }
 
     /// The `machine` directive and the `nvdimm` directives, in order.
@@ -231,14 +293,31 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
     }))
 }
 
+/// The `KEY=VALUE` words of a line; a key given twice is an error (the
+/// line means one thing, not "the last one wins").
 fn key_values<'a>(words: &[&'a str]) -> Result<Vec<(&'a str, &'a str)>, String> {
-    words
-        .iter()
-        .map(|w| {
-            w.split_once('=')
-                .ok_or_else(|| alloc::format!("expected KEY=VALUE, got '{w}'"))
-        })
-        .collect()
+    let mut kv: Vec<(&str, &str)> = Vec::with_capacity(words.len());
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| alloc::format!("expected KEY=VALUE, got '{w}'"))?;
+        if kv.iter().any(|(seen, _)| *seen == k) {
+            return Err(alloc::format!("{k}: given twice"));
+        }
+        kv.push((k, v));
+    }
+    Ok(kv)
+}
+
+/// Names the field in a value's parse error.
+fn field<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
+    r.map_err(|e| {
+        if e.starts_with(key) && e[key.len()..].starts_with(':') {
+            e
+        } else {
+            alloc::format!("{key}: {e}")
+        }
+    })
 }
 
 fn parse_machine(words: &[&str]) -> Result<MachineConfig, String> {
@@ -246,10 +325,10 @@ fn parse_machine(words: &[&str]) -> Result<MachineConfig, String> {
     let (mut ram, mut maxmem) = (None, None);
     for (k, v) in key_values(words)? {
         match k {
-            "ram" => ram = Some(parse_size(v)?),
-            "maxmem" => maxmem = Some(parse_size(v)?),
-            "slots" => m.slots = parse_u32(v)?,
-            "numa-nodes" => m.numa_nodes = parse_u32(v)?,
+            "ram" => ram = Some(field(k, parse_size(v))?),
+            "maxmem" => maxmem = Some(field(k, parse_size(v))?),
+            "slots" => m.slots = field(k, parse_u32(v))?,
+            "numa-nodes" => m.numa_nodes = field(k, parse_u32(v))?,
             "numa-form" => {
                 m.numa_form = match v {
                     "form1" => NumaForm::Form1,
@@ -285,18 +364,21 @@ fn parse_nvdimm(words: &[&str]) -> Result<NvdimmConfig, String> {
     let mut size = None;
     for (k, v) in key_values(words)? {
         match k {
-            "slot" => c.slot = Some(parse_num(v)?),
-            "addr" => c.addr = Some(parse_num(v)?),
-            "size" => size = Some(parse_size(v)?),
-            "label-size" => c.label_size = Some(parse_size(v)?),
-            "uuid" => c.uuid = Some(parse_uuid(v).map_err(|e| e.to_string())?),
-            "node" => c.node = parse_u32(v)?,
+            "slot" => c.slot = Some(field(k, parse_num(v))?),
+            "addr" => c.addr = Some(field(k, parse_num(v))?),
+            "size" => size = Some(field(k, parse_size(v))?),
+            "label-size" => c.label_size = Some(field(k, parse_size(v))?),
+            "uuid" => c.uuid = Some(field(k, parse_uuid(v).map_err(|e| e.to_string()))?),
+            "node" => c.node = field(k, parse_u32(v))?,
             "associativity" => {
-                let cells = v.split(',').map(parse_u32).collect::<Result<Vec<_>, _>>()?;
+                let cells = field(
+                    k,
+                    v.split(',').map(parse_u32).collect::<Result<Vec<_>, _>>(),
+                )?;
                 c.associativity =
                     Some(Associativity::from_cells(&cells).map_err(|e| e.to_string())?);
             }
-            "unarmed" => c.unarmed = parse_bool(k, v)?,
+            "unarmed" => c.unarmed = field(k, parse_bool(k, v))?,
             "type" => {
                 c.kind = match v {
                     "nvdimm" => DeviceKind::Nvdimm,
@@ -304,10 +386,12 @@ fn parse_nvdimm(words: &[&str]) -> Result<NvdimmConfig, String> {
                     _ => return Err(alloc::format!("type: '{v}' is not nvdimm or spapr-nvdimm")),
                 }
             }
-            "pmem" => c.pmem = parse_bool(k, v)?,
-            "pmem-override" => c.pmem_override = Some(parse_bool(k, v)?),
-            "readonly" => c.readonly = parse_bool(k, v)?,
-            "persistence-failed-count" => c.persistence_failed_count = Some(parse_num(v)?),
+            "pmem" => c.pmem = field(k, parse_bool(k, v))?,
+            "pmem-override" => c.pmem_override = Some(field(k, parse_bool(k, v))?),
+            "readonly" => c.readonly = field(k, parse_bool(k, v))?,
+            "persistence-failed-count" => {
+                c.persistence_failed_count = Some(field(k, parse_num(v))?)
+            }
             _ => return Err(alloc::format!("nvdimm: unknown key '{k}'")),
         }
     }
@@ -360,13 +444,13 @@ fn parse_inject(words: &[&str]) -> Result<Directive, String> {
     let [("slot", slot), (k, v)] = kv[..] else {
         return Err("inject takes slot=N KEY=VALUE".to_string());
     };
-    let slot = parse_u32(slot)?;
+    let slot = field("slot", parse_u32(slot))?;
     let what = match k {
-        "health" => Injection::Health(HealthBits::from_bits_retain(parse_num(v)?)),
-        "flush" => Injection::FlushResult(parse_code(v)?),
-        "flush-hold" => Injection::FlushHold(parse_u32(v)?),
+        "health" => Injection::Health(HealthBits::from_bits_retain(field(k, parse_num(v))?)),
+        "flush" => Injection::FlushResult(field(k, parse_code(v))?),
+        "flush-hold" => Injection::FlushHold(field(k, parse_u32(v))?),
         "flush-order" => {
-            let c = parse_code(v)?;
+            let c = field(k, parse_code(v))?;
             if !c.is_long_busy() {
                 return Err(alloc::format!(
                     "flush-order: {c} is not H_LONG_BUSY_ORDER_*"
@@ -374,8 +458,8 @@ fn parse_inject(words: &[&str]) -> Result<Directive, String> {
             }
             Injection::FlushOrder(c)
         }
-        "bind-busy" => Injection::BindBusy(parse_u32(v)?),
-        "bind-budget" => Injection::BindBudget(parse_num(v)?),
+        "bind-busy" => Injection::BindBusy(field(k, parse_u32(v))?),
+        "bind-budget" => Injection::BindBudget(field(k, parse_num(v))?),
         "stats" => Injection::Stats(match v {
             "on" => StatsMode::Enabled,
             "unsupported" | "off" => StatsMode::Unsupported,
@@ -427,7 +511,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         parse_num(num)?
             .checked_mul(1 << shift)
             .and_then(|v| acc.checked_add(v))
-            .ok_or_else(|| alloc::format!("size '{s}' overflows 64 bits"))
+            .ok_or_else(|| alloc::format!("'{s}' overflows 64 bits"))
     })
 }
 
@@ -773,5 +857,82 @@ mod tests {
             format!("{d}"),
             "call H_SCM_BIND_MEM 0x90000000 0x0 0x4 -1 0x0 -> H_SUCCESS r4=0x90000000 r5=0x80000000"
         );
+    }
+
+    /// Every value error names its field; a key given twice is refused.
+    #[test]
+    fn test_value_errors_name_the_field() {
+        let m = "machine ram=2G maxmem=8G slots=4\n";
+        let dev = "nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e";
+        for (text, field) in [
+            (
+                alloc::format!("machine ram=2G slots={}\n", 1u64 << 32),
+                "slots:",
+            ),
+            (
+                alloc::format!("machine ram=2G numa-nodes={}\n", 1u64 << 32),
+                "numa-nodes:",
+            ),
+            (alloc::format!("{m}{dev} node={}\n", 1u64 << 32), "node:"),
+            (alloc::format!("{m}{dev} slot=abc\n"), "slot:"),
+            (
+                alloc::format!("{m}nvdimm size=1G label-size=16777216T\n"),
+                "label-size:",
+            ),
+            (alloc::format!("{m}{dev} size=2G\n"), "size: given twice"),
+            (
+                alloc::format!("machine ram=2G ram=4G\n"),
+                "ram: given twice",
+            ),
+            (alloc::format!("{m}inject slot=x health=1\n"), "slot:"),
+            (
+                alloc::format!("{m}inject slot=0 flush-hold={}\n", 1u64 << 32),
+                "flush-hold:",
+            ),
+        ] {
+            let e = Transcript::parse(&text).unwrap_err();
+            assert!(e.reason.starts_with(field), "{text}: {}", e.reason);
+        }
+    }
+
+    /// A reader that never ends a line: `read` gives up after 1 MiB instead
+    /// of holding the line (the old whole-file read took 13x a 100 MB line).
+    #[test]
+    fn test_read_bounds_lines_and_files() {
+        struct Endless;
+        impl std::io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(b'a');
+                Ok(buf.len())
+            }
+        }
+        let e = Transcript::read(Endless).unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.as_str()),
+            (1, "longer than 1048576 bytes")
+        );
+        let ok = "machine ram=2G\r\n# c\n\ncall H_SCM_HEALTH 0x90000000\n";
+        let t = Transcript::read(ok.as_bytes()).unwrap();
+        assert_eq!(t, Transcript::parse(ok).unwrap());
+        assert_eq!(t.lines[1].0, 4);
+        let e = Transcript::read(&b"machine ram=2G\n\xff\n"[..]).unwrap_err();
+        assert_eq!((e.line, e.reason.as_str()), (2, "not UTF-8"));
+        // Newline-separated lines forever: the file limit ends it.
+        struct Lines(u64);
+        impl std::io::Read for Lines {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                for b in buf.iter_mut() {
+                    self.0 += 1;
+                    *b = if self.0 % 64 == 0 { b'\n' } else { b' ' };
+                }
+                Ok(buf.len())
+            }
+        }
+        let e = Transcript::read_bounded(Lines(0), 100, 64 * 1000).unwrap_err();
+        assert_eq!(e.reason, "the transcript is larger than 64000 bytes");
+        // Exactly at the limit is fine.
+        let exact = "# 64 bytes, a comment line as the limit .......................\n";
+        assert_eq!(exact.len(), 64);
+        assert!(Transcript::read_bounded(exact.as_bytes(), 100, 64).is_ok());
     }
 }

@@ -83,3 +83,36 @@ fn test_replay_malformed_names_line_and_reason() {
     );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// 256 devices with 4 GiB labels each: `replay` held a zeroed `Vec` per
+/// label, so under an address-space limit it aborted (exit 134) on the
+/// allocation. Labels are sparse now: memory follows the writes.
+#[test]
+fn test_replay_of_huge_labels_runs_in_bounded_memory() {
+    let mut text = String::from("machine ram=2G maxmem=66G slots=256\n");
+    for _ in 0..256 {
+        text.push_str("nvdimm size=256M+4194303K label-size=4194303K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n");
+    }
+    text.push_str(
+        "call H_SCM_WRITE_METADATA 0x900000ff 0xfffffbf0 0x1122334455667788 8 -> H_SUCCESS\n",
+    );
+    text.push_str(
+        "call H_SCM_READ_METADATA 0x900000ff 0xfffffbf0 8 -> H_SUCCESS r4=0x1122334455667788\n",
+    );
+    let p = temp("huge-labels.txt", &text);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 2000000 && exec {} replay {}",
+            env!("CARGO_BIN_EXE_papr-scm"),
+            p.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
