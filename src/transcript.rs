@@ -880,10 +880,7 @@ mod tests {
                 "label-size:",
             ),
             (alloc::format!("{m}{dev} size=2G\n"), "size: given twice"),
-            (
-                alloc::format!("machine ram=2G ram=4G\n"),
-                "ram: given twice",
-            ),
+            ("machine ram=2G ram=4G\n".to_string(), "ram: given twice"),
             (alloc::format!("{m}inject slot=x health=1\n"), "slot:"),
             (
                 alloc::format!("{m}inject slot=0 flush-hold={}\n", 1u64 << 32),
