@@ -513,6 +513,9 @@ pub struct DeviceSpec {
     /// `ibm,persistence-failed-count`: `Some` in the `papr` profile (as
     /// PowerVM writes it), `None` in `qemu` (QEMU never does).
     pub persistence_failed_count: Option<u64>,
+    /// Backend `pmem=on`: label writes are persisted before the hcall
+    /// returns (QEMU `nvdimm_write_label` calls `pmem_persist`).
+    pub pmem: bool,
 }
 
 impl DeviceSpec {
@@ -603,6 +606,7 @@ impl Planner {
             readonly: cfg.readonly,
             kind: cfg.kind,
             flush: cfg.flush_mode(),
+            pmem: cfg.pmem,
             persistence_failed_count: match self.machine.profile {
                 Profile::Qemu => None,
                 Profile::Papr => Some(cfg.persistence_failed_count.unwrap_or(0)),

@@ -14,7 +14,7 @@ use papr_scm::device::Device;
 use papr_scm::fdt::machine_fdt;
 use papr_scm::guest::{discover, Guest, LabelState, ProbedDevice, TraceItem};
 use papr_scm::hcall::{hcall_name, H_SCM_READ_METADATA, H_SCM_WRITE_METADATA};
-use papr_scm::label::{Durability, FileLabelStore};
+use papr_scm::label::FileLabelStore;
 use papr_scm::machine::{Machine, SharedSlots};
 use papr_scm::replay::{ReplayHost, SparseRam};
 use papr_scm::transcript::{Directive, Transcript};
@@ -96,13 +96,8 @@ fn run_in(
     let slots = SharedSlots::new(machine.slots);
     for s in specs {
         let path = dir.join(format!("nvdimm{}.img", s.slot));
-        let (store, _) = FileLabelStore::create(
-            &path,
-            s.layout.backing_size(),
-            s.layout.label_size(),
-            Durability::OnFlush,
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let store =
+            FileLabelStore::for_spec(&path, s).map_err(|e| format!("{}: {e}", path.display()))?;
         println!(
             "  slot {} {:<12} drc {:#x} at {:#x}, {} MiB + {} KiB label, backed by {}",
             s.slot,

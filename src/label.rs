@@ -235,18 +235,38 @@ mod file_store {
     use crate::layout::BackingLayout;
 
     /// When label writes reach stable storage.
+    ///
+    /// Every write is a `pwrite` into the backing file before the hcall
+    /// returns, so an acknowledged label write survives the VMM being
+    /// killed in both modes; they differ in when it survives a power loss.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub enum Durability {
-        /// Each write goes straight to the file (`pwrite`, no user-space
-        /// cache); `sync_data` runs on [`LabelStore::flush`], which the
-        /// device calls on H_SCM_FLUSH and on request. This is QEMU's
-        /// behaviour for a non-pmem backend: a plain memcpy into the shared
-        /// mapping, made durable by `fdatasync` when the guest flushes.
+        /// `sync_data` runs on [`LabelStore::flush`]: when an H_SCM_FLUSH
+        /// starts, when the VMM calls `Machine::sync_labels` (pause,
+        /// snapshot, shutdown) or resets the machine, and when the store
+        /// is dropped. QEMU's behaviour for a non-pmem backend: a memcpy
+        /// into the shared mapping, made durable by `fdatasync` when the
+        /// guest flushes (a plain `nvdimm` has no flush hcall, so there
+        /// only the VMM's points apply).
         #[default]
         OnFlush,
         /// `sync_data` after every write: each H_SCM_WRITE_METADATA is durable
         /// when it returns, at the cost of one device sync per label write.
+        /// QEMU's behaviour for a `pmem=on` backend (`pmem_persist` in
+        /// `nvdimm_write_label`), where H_SCM_FLUSH is H_UNSUPPORTED.
         EveryWrite,
+    }
+
+    impl Durability {
+        /// The policy QEMU's backend implies for `spec`: `pmem=on` persists
+        /// every write, anything else syncs on flush.
+        pub fn for_spec(spec: &crate::config::DeviceSpec) -> Self {
+            if spec.pmem {
+                Durability::EveryWrite
+            } else {
+                Durability::OnFlush
+            }
+        }
     }
 
     /// The label area at the end of a QEMU-style NVDIMM backing file.
@@ -301,6 +321,25 @@ mod file_store {
             Self::with_file(file, backing_size, label_size, durability)
         }
 
+        /// Opens or creates the backing file of `spec` (QEMU's layout: the
+        /// label in the last `label-size` bytes) with the durability its
+        /// backend implies ([`Durability::for_spec`]).
+        pub fn for_spec(path: &Path, spec: &crate::config::DeviceSpec) -> Result<Self, LabelError> {
+            let (store, _) = Self::create(
+                path,
+                spec.layout.backing_size(),
+                spec.layout.label_size(),
+                Durability::for_spec(spec),
+            )?;
+            Ok(store)
+        }
+
+        /// The backing file, e.g. for a flush executor that syncs the data
+        /// region the guest maps.
+        pub fn file(&self) -> &File {
+            &self.file
+        }
+
         fn with_file(
             file: File,
             backing: u64,
@@ -351,6 +390,14 @@ mod file_store {
         fn flush(&mut self) -> Result<(), LabelError> {
             self.file.sync_data()?;
             Ok(())
+        }
+    }
+
+    impl Drop for FileLabelStore {
+        /// The last defined point: a device that goes away (unplug, VMM
+        /// exit) leaves its label on stable storage.
+        fn drop(&mut self) {
+            let _ = self.file.sync_data();
         }
     }
 }

@@ -67,6 +67,8 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "guest-model")]
+pub mod bridge;
 pub mod config;
 pub mod device;
 pub mod drc;

@@ -477,8 +477,23 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// them through H_SCM_QUERY_BLOCK_MEM_BINDING.
     pub fn reset(&self) {
         for slot in 0..self.slots.slot_count() {
-            self.slots.with_slot(slot, |d| d.reset_flushes());
+            self.slots.with_slot(slot, |d| {
+                d.reset_flushes();
+                let _ = d.label_mut().flush();
+            });
         }
+    }
+
+    /// Makes every device's label writes durable (`LabelStore::flush`).
+    /// The defined point for a plain `nvdimm`, which has no flush hcall: a
+    /// VMM calls it when it pauses, snapshots or shuts the guest down.
+    /// Returns the slots whose store failed.
+    pub fn sync_labels(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.slots.slot_count()).filter(|&slot| {
+            self.slots
+                .with_slot(slot, |d| d.label_mut().flush().is_err())
+                == Some(true)
+        })
     }
 }
 
@@ -799,6 +814,24 @@ mod tests {
             let mut buf = [0u8; 16];
             assert!(Device::from_state(spec, SliceLabelStore::new(&mut buf), bad).is_err());
         });
+    }
+
+    #[test]
+    fn test_sync_labels_reports_failing_stores() {
+        let [a, b] = specs();
+        let mut lb = [0u8; 128 * 1024];
+        let broken = [
+            RefCell::new(Some(Device::new(a, Broken))),
+            RefCell::new(None),
+        ];
+        let m = Machine::new(Profile::Papr, LocalSlots::new(&broken));
+        assert_eq!(m.sync_labels().collect::<std::vec::Vec<_>>(), [0]);
+        let fine = [RefCell::new(Some(Device::new(
+            b,
+            SliceLabelStore::new(&mut lb),
+        )))];
+        let m = Machine::new(Profile::Papr, LocalSlots::new(&fine));
+        assert_eq!(m.sync_labels().count(), 0);
     }
 
     /// A restored bind in progress with `done > count` made the next

@@ -20,7 +20,8 @@ use papr_scm::fdt::machine_fdt;
 use papr_scm::replay::replay;
 use papr_scm::transcript::Transcript;
 
-mod bridge;
+use papr_scm::bridge;
+
 mod demo;
 
 const USAGE: &str = "usage: papr-scm [--config FILE | --dtb FILE] [--trace FILE]\n       papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]\n       papr-scm qemu-bridge --gdb HOST:PORT --vmlinux FILE --config CFG [--trace FILE] [--backing FILE]... [--timeout SECS]";
