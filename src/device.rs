@@ -76,10 +76,14 @@ impl Bindings {
 
     /// True if any block of `[start, start + n)` is bound.
     pub fn intersects(&self, start: u64, n: u64) -> bool {
+        // An empty range overlaps nothing: a bind of 0 blocks inside a bound
+        // run is no H_OVERLAP (found by the hcall_sequence fuzzer).
         let end = start.saturating_add(n);
-        self.runs()
-            .iter()
-            .any(|&(s, c)| start < s.saturating_add(c) && s < end)
+        n > 0
+            && self
+                .runs()
+                .iter()
+                .any(|&(s, c)| start < s.saturating_add(c) && s < end)
     }
 
     /// Marks `[start, start + n)` bound; it must not intersect a bound run.
@@ -967,6 +971,7 @@ mod tests {
         assert_eq!(b.count(), 7);
         assert!(b.contains(6) && !b.contains(7));
         assert!(b.intersects(6, 10) && !b.intersects(7, 10));
+        assert!(!b.intersects(3, 0));
     }
 
     #[test]
