@@ -113,7 +113,7 @@ fn run_in(
     let host = ReplayHost {
         ram: SparseRam::new(machine.ram_size),
     };
-    let m: DemoMachine = Machine::with_host(machine.profile, slots, host);
+    let m: DemoMachine = Machine::with_host(machine, slots, host);
 
     // The device tree the guest boots with.
     let blob = machine_fdt(machine, specs).map_err(|e| e.to_string())?;

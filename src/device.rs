@@ -785,6 +785,12 @@ impl<L: LabelStore> Device<L> {
         buf: u64,
         size: u64,
     ) -> Outcome {
+        // A host without guest memory cannot fill any buffer: say "no
+        // statistics" (Linux: quiet, no PMU) instead of a size that every
+        // later read fails.
+        if !ctx.host.has_memory() {
+            return H_UNSUPPORTED.into();
+        }
         match self.state.faults.stats {
             StatsMode::Enabled => {}
             StatsMode::Unsupported => return H_UNSUPPORTED.into(),

@@ -12,6 +12,22 @@
 use core::fmt;
 
 /// The nine argument/return registers r4..r12 of an hcall; `regs[0]` is r4.
+///
+/// This is exactly KVM's `kvm_run.papr_hcall.args` (`__u64 args[9]`) on a
+/// `KVM_EXIT_PAPR_HCALL` exit, whose `nr` is r3, the opcode; write the
+/// status back to `papr_hcall.ret` with [`ReturnCode::to_reg`]:
+///
+/// ```
+/// # struct PaprHcall { nr: u64, ret: u64, args: [u64; 9] }
+/// # let mut papr_hcall = PaprHcall { nr: papr_scm::hcall::H_SCM_HEALTH, ret: 0, args: [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0] };
+/// # let config = papr_scm::config::MachineConfig::new(2 << 30, 8 << 30, 0);
+/// # let machine = papr_scm::machine::Machine::new(&config, papr_scm::machine::LocalSlots::<papr_scm::label::SliceLabelStore>::new(&[]));
+/// // kvm_run.papr_hcall after KVM_EXIT_PAPR_HCALL:
+/// if let Some(status) = machine.handle(papr_hcall.nr, &mut papr_hcall.args) {
+///     papr_hcall.ret = status.to_reg();
+/// } // else: not an SCM hcall, route it elsewhere
+/// # assert_eq!(papr_hcall.ret, papr_scm::hcall::H_PARAMETER.to_reg());
+/// ```
 pub type Regs = [u64; 9];
 
 /// H_SCM_READ_METADATA: read 1, 2, 4 or 8 label bytes into r4.

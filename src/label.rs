@@ -46,6 +46,63 @@ pub trait LabelStore {
     }
 }
 
+/// A borrowed store is a store: a VMM keeps ownership and lends it.
+impl<L: LabelStore + ?Sized> LabelStore for &mut L {
+    #[inline]
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    #[inline]
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+        (**self).read(offset, buf)
+    }
+    #[inline]
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+        (**self).write(offset, data)
+    }
+    #[inline]
+    fn flush(&mut self) -> Result<(), LabelError> {
+        (**self).flush()
+    }
+}
+
+/// A boxed store is a store, so one machine can mix kinds:
+/// `SharedSlots<Box<dyn LabelStore + Send>>` holds file-backed and RAM
+/// labels side by side.
+///
+/// ```
+/// use papr_scm::label::{LabelStore, SparseLabelStore, VecLabelStore};
+///
+/// let mut stores: Vec<Box<dyn LabelStore + Send>> =
+///     vec![Box::new(VecLabelStore::new(256)), Box::new(SparseLabelStore::new(1 << 30))];
+/// for s in &mut stores {
+///     s.write(8, &[1, 2])?;
+///     let mut b = [0u8; 2];
+///     s.read(8, &mut b)?;
+///     assert_eq!(b, [1, 2]);
+/// }
+/// # Ok::<(), papr_scm::label::LabelError>(())
+/// ```
+#[cfg(feature = "alloc")]
+impl<L: LabelStore + ?Sized> LabelStore for alloc::boxed::Box<L> {
+    #[inline]
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    #[inline]
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+        (**self).read(offset, buf)
+    }
+    #[inline]
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+        (**self).write(offset, data)
+    }
+    #[inline]
+    fn flush(&mut self) -> Result<(), LabelError> {
+        (**self).flush()
+    }
+}
+
 /// Checks `[offset, offset + len)` against `size` without overflow and
 /// returns the range as `usize` bounds.
 pub fn check_range(offset: u64, len: usize, size: u64) -> Result<(usize, usize), LabelError> {

@@ -9,56 +9,116 @@
 //! answers them: give it the opcode (r3) and registers r4..r12 of an hcall
 //! exit and it returns the status and writes the outputs.
 //!
-//! * [`machine::Machine::handle`] — the register-level entry;
+//! # Embedding it in a VMM
+//!
+//! Validate and place the NVDIMMs, give each a label store in its backing
+//! file (QEMU's layout: the label in the last `label-size` bytes), add a
+//! flush executor, write the device tree, and hand every hcall exit to
+//! [`Machine::handle`](machine::Machine::handle) from any vCPU thread:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig};
+//! use papr_scm::fdt::machine_fdt;
+//! use papr_scm::hcall::{H_SCM_BIND_MEM, H_SUCCESS};
+//! use papr_scm::host::FileFlusher;
+//! use papr_scm::label::FileLabelStore;
+//! use papr_scm::machine::Machine;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let dir = tempfile::tempdir()?;
+//!     // -m 2G,slots=4,maxmem=8G and an spapr-nvdimm of 1 GiB + 128 KiB label.
+//!     let config = MachineConfig::new(2 << 30, 8 << 30, 4);
+//!     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
+//!     let mut nvdimm = NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid);
+//!     nvdimm.kind = DeviceKind::SpaprNvdimm;
+//!
+//!     // QEMU's flush: fdatasync of the backing file on a worker thread.
+//!     let flusher = FileFlusher::new(config.slots);
+//!     let machine = Arc::new(Machine::from_config_with(&config, &[nvdimm], flusher, |spec| {
+//!         FileLabelStore::for_spec(&dir.path().join(format!("nvdimm{}.img", spec.slot)), spec)
+//!     })?);
+//!     // The flush worker syncs the files the guest's data is mapped from.
+//!     for slot in 0..config.slots {
+//!         machine.with_device(slot, |d| machine.host().attach_store(slot, d.label())).transpose()?;
+//!     }
+//!
+//!     // The guest's device tree gets the /ibm,persistent-memory subtree.
+//!     let specs: Vec<_> = (0..config.slots).filter_map(|s| machine.with_device(s, |d| *d.spec())).collect();
+//!     let _dtb = machine_fdt(&config, &specs)?;
+//!
+//!     // A vCPU thread: KVM_EXIT_PAPR_HCALL gives nr (r3) and args (r4..r12).
+//!     let vcpu = Arc::clone(&machine);
+//!     let status = std::thread::spawn(move || {
+//!         let mut args = [0x9000_0000, 0, 4, u64::MAX, 0, 0, 0, 0, 0];
+//!         let status = vcpu.handle(H_SCM_BIND_MEM, &mut args);
+//!         (status, args[1])
+//!     })
+//!     .join()
+//!     .unwrap();
+//!     assert_eq!(status, (Some(H_SUCCESS), 0x8000_0000)); // r5: block 0's address
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The VMM plugs in through the small traits of [`host`] (guest memory for
+//! statistics, the flush executor, bind hooks, statistics values), each
+//! with a default; [`host::NoHost`] keeps them all.
+//!
+//! # Without `std`
+//!
+//! The core is `no_std` without `alloc`: configuration, DRCs, the layout,
+//! label stores over caller slices and every hcall handler, with
+//! [`LocalSlots`](machine::LocalSlots) (one `RefCell` per slot) or a slot
+//! table of your own ([`machine::SlotTable`], e.g. over a spin lock; see
+//! `examples/no_std_spin.rs`).
+//!
+//! ```
+//! use core::cell::RefCell;
+//! use papr_scm::config::{parse_uuid, ConfigError, MachineConfig, NvdimmConfig, Planner};
+//! use papr_scm::device::Device;
+//! use papr_scm::hcall::{H_SCM_READ_METADATA, H_SUCCESS};
+//! use papr_scm::label::SliceLabelStore;
+//! use papr_scm::machine::{LocalSlots, Machine};
+//!
+//! fn main() -> Result<(), ConfigError> {
+//!     let config = MachineConfig::new(2 << 30, 8 << 30, 4);
+//!     let mut planner = Planner::new(config)?;
+//!     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
+//!     let spec = planner.plug(&NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid))?;
+//!
+//!     let mut label = [0u8; 128 * 1024];
+//!     label[0] = 0xAB;
+//!     let cells = [const { RefCell::new(None) }; 4];
+//!     *cells[spec.slot as usize].borrow_mut() = Some(Device::new(spec, SliceLabelStore::new(&mut label)));
+//!     let machine = Machine::new(&config, LocalSlots::new(&cells));
+//!
+//!     let mut regs = [0x9000_0000, 0, 1, 0, 0, 0, 0, 0, 0];
+//!     assert_eq!(machine.handle(H_SCM_READ_METADATA, &mut regs), Some(H_SUCCESS));
+//!     assert_eq!(regs[0], 0xAB);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Modules
+//!
+//! * [`machine`] — the devices by slot and the register-level entry;
 //! * [`config`] — machine and device configuration, validated as QEMU does;
-//! * [`device`] — one SCM device and its handlers;
+//! * [`device`] — one SCM device, its handlers, its state for snapshots;
 //! * [`label`] — label (metadata) stores over a slice, a `Vec` or a file;
 //! * [`host`] — the small traits through which the VMM plugs in;
 //! * `fdt` (with `alloc`) — the `ibm,persistent-memory` nodes and PMEM DRC
-//!   properties, through `vm-fdt`;
-//! * `transcript` and `replay` — the conformance transcript format.
+//!   properties, through `vm-fdt`, and a structural blob check;
+//! * `transcript` and `replay` — the conformance transcript format;
+//! * `guest` and `bridge` (feature `guest-model`) — a model of the Linux
+//!   driver, and the gdb-stub bridge that serves a real guest.
 //!
 //! Two profiles: [`Profile::Qemu`] is bit-exact with QEMU's
 //! `hw/ppc/spapr_nvdimm.c`; [`Profile::Papr`] (the default) adds stateful
 //! binding, the QUERY calls, performance statistics and health injection.
-//!
-//! # Example
-//!
-//! ```
-//! use core::cell::RefCell;
-//! use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner, Profile};
-//! use papr_scm::device::Device;
-//! use papr_scm::hcall::{H_SCM_BIND_MEM, H_SCM_READ_METADATA, H_SUCCESS};
-//! use papr_scm::label::SliceLabelStore;
-//! use papr_scm::machine::{LocalSlots, Machine};
-//!
-//! const K: u64 = 1024;
-//! const G: u64 = 1024 * 1024 * K;
-//! // -m 2G,slots=4,maxmem=8G and one 1 GiB NVDIMM with a 128 KiB label.
-//! let mut planner = Planner::new(MachineConfig::new(2 * G, 8 * G, 4))?;
-//! let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
-//! let spec = planner.plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid))?;
-//!
-//! // Caller-provided storage: no heap needed.
-//! let mut label = [0u8; 128 * 1024];
-//! label[0] = 0xAB;
-//! let cells = [const { RefCell::new(None) }; 4];
-//! *cells[spec.slot as usize].borrow_mut() = Some(Device::new(spec, SliceLabelStore::new(&mut label)));
-//! let machine = Machine::new(Profile::Papr, LocalSlots::new(&cells));
-//!
-//! // The guest binds all four blocks and lets the hypervisor choose.
-//! let mut regs = [0x9000_0000, 0, 4, u64::MAX, 0, 0, 0, 0, 0];
-//! assert_eq!(machine.handle(H_SCM_BIND_MEM, &mut regs), Some(H_SUCCESS));
-//! assert_eq!(regs[1], 0x8000_0000); // r5: the address of block 0
-//!
-//! // And reads one label byte.
-//! let mut regs = [0x9000_0000, 0, 1, 0, 0, 0, 0, 0, 0];
-//! assert_eq!(machine.handle(H_SCM_READ_METADATA, &mut regs), Some(H_SUCCESS));
-//! assert_eq!(regs[0], 0xAB);
-//! # Ok::<(), papr_scm::config::ConfigError>(())
-//! ```
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -100,6 +100,9 @@ pub struct ReplayHost {
 }
 
 impl GuestMemory for ReplayHost {
+    fn has_memory(&self) -> bool {
+        true
+    }
     fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
         self.ram.read_guest(gpa, buf)
     }
@@ -109,6 +112,11 @@ impl GuestMemory for ReplayHost {
 }
 
 impl FlushExecutor for ReplayHost {
+    // Replay completes flushes by itself; there is no data to sync.
+    fn flushes_data(&self) -> bool {
+        true
+    }
+
     fn start_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
         FlushStatus::Pending
     }
@@ -128,13 +136,13 @@ pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
     };
     // Sparse labels: a configuration's label-size (up to 4 GiB a device)
     // costs memory only where the transcript writes.
-    Ok(Machine::from_specs_with(
-        machine.profile,
-        machine.slots,
-        &specs,
-        host,
-        |spec| SparseLabelStore::new(spec.layout.label_size()),
-    ))
+    Machine::from_specs_with(&machine, &specs, host, |spec| {
+        Ok::<_, crate::label::LabelError>(SparseLabelStore::new(spec.layout.label_size()))
+    })
+    .map_err(|e| ParseError {
+        line: 0,
+        reason: e.to_string(),
+    })
 }
 
 /// The outcome of a replay.

@@ -76,6 +76,10 @@ struct GdbHost {
 }
 
 impl GuestMemory for GdbHost {
+    fn has_memory(&self) -> bool {
+        true
+    }
+
     fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
         let err = GuestMemoryError {
             gpa,
@@ -118,6 +122,10 @@ impl GuestMemory for GdbHost {
 }
 
 impl FlushExecutor for GdbHost {
+    fn flushes_data(&self) -> bool {
+        true
+    }
+
     // Pending until polled, as in `replay`, so bridged traces replay as they
     // ran; the poll syncs the backing file QEMU maps (QEMU: fdatasync).
     fn start_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
@@ -171,7 +179,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         touched: RefCell::new(Vec::new()),
         error: RefCell::new(None),
     };
-    let machine = Machine::from_specs(machine_cfg.profile, machine_cfg.slots, &specs, host);
+    let machine = Machine::from_specs(&machine_cfg, &specs, host).map_err(|e| e.to_string())?;
     // Faults the configuration injects before boot (e.g. health bits) are
     // applied now and kept in the trace, so that it replays.
     let mut trace: Vec<Directive> = Vec::new();

@@ -14,198 +14,22 @@
 //! exists to get wrong. Host hooks run with the device's cell held and must
 //! not call back into the machine for the same slot.
 
-use core::cell::RefCell;
-
-use crate::config::Profile;
+use crate::config::{MachineConfig, Profile};
 use crate::device::{Ctx, Device};
 use crate::drc::DrcIndex;
 use crate::hcall::*;
 use crate::host::{Host, NoHost};
 use crate::label::LabelStore;
 
-/// Storage for the devices of a machine, one cell per PMEM slot.
-pub trait SlotTable {
-    /// The devices' label store.
-    type Label: LabelStore;
-
-    /// Number of slots (PMEM connectors).
-    fn slot_count(&self) -> u32;
-
-    /// Runs `f` on the device in `slot`; `None` if the slot is out of range,
-    /// empty, or (for `RefCell` cells) already borrowed by a re-entrant call.
-    fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<Self::Label>) -> R) -> Option<R>;
-}
-
-/// Slots in caller-provided `RefCell`s: no allocation, not `Sync`.
-#[derive(Debug)]
-pub struct LocalSlots<'a, L> {
-    cells: &'a [RefCell<Option<Device<L>>>],
-}
-
-impl<'a, L: LabelStore> LocalSlots<'a, L> {
-    /// One cell per slot; `cells.len()` is the slot count.
-    pub fn new(cells: &'a [RefCell<Option<Device<L>>>]) -> Self {
-        LocalSlots { cells }
-    }
-}
-
-impl<L: LabelStore> SlotTable for LocalSlots<'_, L> {
-    type Label = L;
-
-    fn slot_count(&self) -> u32 {
-        u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
-    }
-
-    fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
-        let cell = self.cells.get(slot as usize)?;
-        let mut dev = cell.try_borrow_mut().ok()?;
-        dev.as_mut().map(f)
-    }
-}
+#[cfg(feature = "std")]
+mod build;
+mod slots;
 
 #[cfg(feature = "std")]
-pub use self::shared::{BuildError, SharedSlots};
-
+pub use self::build::BuildError;
 #[cfg(feature = "std")]
-mod shared {
-    use std::boxed::Box;
-    use std::sync::Mutex;
-    use std::vec::Vec;
-
-    use thiserror::Error;
-
-    use super::{Machine, SlotTable};
-    use crate::config::{ConfigError, MachineConfig, NvdimmConfig, Planner};
-    use crate::device::Device;
-    use crate::host::Host;
-    use crate::label::{LabelStore, VecLabelStore};
-
-    /// A configuration error while building a machine, with the index of
-    /// the device at fault (`None` for the machine itself).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-    #[error("{}{source}", .device.map(|i| std::format!("device {i}: ")).unwrap_or_default())]
-    pub struct BuildError {
-        /// Index into the device list, or `None` for a machine rule.
-        pub device: Option<usize>,
-        /// The rule.
-        pub source: ConfigError,
-    }
-
-    impl<L: LabelStore, H: Host> Machine<SharedSlots<L>, H> {
-        /// A machine of `slots` slots holding already-placed devices, each
-        /// with the label store `label` makes for its spec.
-        pub fn from_specs_with(
-            profile: crate::config::Profile,
-            slots: u32,
-            specs: &[crate::config::DeviceSpec],
-            host: H,
-            mut label: impl FnMut(&crate::config::DeviceSpec) -> L,
-        ) -> Self {
-            let table = SharedSlots::new(slots);
-            for spec in specs {
-                let _ = table.insert(Device::new(*spec, label(spec)));
-            }
-            Machine::with_host(profile, table, host)
-        }
-    }
-
-    impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
-        /// A machine of `slots` slots holding already-placed devices, each
-        /// with a zeroed in-memory label area.
-        pub fn from_specs(
-            profile: crate::config::Profile,
-            slots: u32,
-            specs: &[crate::config::DeviceSpec],
-            host: H,
-        ) -> Self {
-            // label_size <= u32::MAX was validated.
-            Self::from_specs_with(profile, slots, specs, host, |spec| {
-                VecLabelStore::new(spec.layout.label_size() as usize)
-            })
-        }
-
-        /// Validates `machine` and plugs `devices` in order, each with a
-        /// zeroed in-memory label area of its `label-size`.
-        pub fn from_config(
-            machine: &MachineConfig,
-            devices: &[NvdimmConfig],
-            host: H,
-        ) -> Result<Self, BuildError> {
-            let mut planner = Planner::new(*machine).map_err(|source| BuildError {
-                device: None,
-                source,
-            })?;
-            let specs = devices
-                .iter()
-                .enumerate()
-                .map(|(i, cfg)| {
-                    planner.plug(cfg).map_err(|source| BuildError {
-                        device: Some(i),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Self::from_specs(
-                machine.profile,
-                machine.slots,
-                &specs,
-                host,
-            ))
-        }
-    }
-
-    /// Slots behind one `Mutex` each: `Sync`, for multi-vCPU VMMs.
-    #[derive(Debug)]
-    pub struct SharedSlots<L> {
-        cells: Box<[Mutex<Option<Device<L>>>]>,
-    }
-
-    impl<L: LabelStore> SharedSlots<L> {
-        /// `slots` empty slots.
-        pub fn new(slots: u32) -> Self {
-            SharedSlots {
-                cells: (0..slots)
-                    .map(|_| Mutex::new(None))
-                    .collect::<Vec<_>>()
-                    .into(),
-            }
-        }
-
-        /// Puts `device` into its slot, returning what was there. A device
-        /// whose slot is out of range is handed back as an error.
-        pub fn insert(&self, device: Device<L>) -> Result<Option<Device<L>>, Box<Device<L>>> {
-            match self.cells.get(device.spec().slot as usize) {
-                Some(cell) => {
-                    let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
-                    Ok(g.replace(device))
-                }
-                None => Err(Box::new(device)),
-            }
-        }
-
-        /// Takes the device out of `slot`.
-        pub fn remove(&self, slot: u32) -> Option<Device<L>> {
-            let cell = self.cells.get(slot as usize)?;
-            cell.lock().unwrap_or_else(|e| e.into_inner()).take()
-        }
-    }
-
-    impl<L: LabelStore> SlotTable for SharedSlots<L> {
-        type Label = L;
-
-        fn slot_count(&self) -> u32 {
-            u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
-        }
-
-        fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
-            let cell = self.cells.get(slot as usize)?;
-            // A handler never panics; if a host hook did, the device state is
-            // still consistent between hcalls, so keep serving it.
-            let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
-            g.as_mut().map(f)
-        }
-    }
-}
+pub use self::slots::{InsertError, InsertErrorKind, SharedSlots};
+pub use self::slots::{LocalSlots, SlotTable};
 
 /// The SCM side of a pseries machine: devices by slot, the profile and the
 /// host.
@@ -217,21 +41,21 @@ pub struct Machine<S, H = NoHost> {
 }
 
 impl<S: SlotTable> Machine<S, NoHost> {
-    /// A machine with the default host.
-    pub fn new(profile: Profile, slots: S) -> Self {
-        Machine {
-            profile,
-            slots,
-            host: NoHost,
-        }
+    /// A machine with the default host ([`NoHost`]: no guest memory, no
+    /// flushing) in `config`'s profile; `slots` should have `config.slots`
+    /// slots.
+    pub fn new(config: &MachineConfig, slots: S) -> Self {
+        Machine::with_host(config, slots, NoHost)
     }
 }
 
 impl<S: SlotTable, H: Host> Machine<S, H> {
-    /// A machine with a host of the VMM's.
-    pub fn with_host(profile: Profile, slots: S, host: H) -> Self {
+    /// A machine with a host of the VMM's, in `config`'s profile (the
+    /// profile is the configuration's, given once); `slots` should have
+    /// `config.slots` slots. See [`Machine::check_host`].
+    pub fn with_host(config: &MachineConfig, slots: S, host: H) -> Self {
         Machine {
-            profile,
+            profile: config.profile,
             slots,
             host,
         }
@@ -265,7 +89,34 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// The register-level entry for an hcall exit: `opcode` from r3, `regs`
     /// r4..r12. Returns the r3 status, or `None` (registers untouched) when
     /// the opcode is not an SCM hcall, so the VMM can route it elsewhere.
-    /// Only the output registers the hcall defines are written.
+    /// Only the output registers the hcall defines are written, and none on
+    /// an error. With KVM, `opcode` is `kvm_run.papr_hcall.nr` and `regs`
+    /// its `args`; the status goes to `ret` ([`Regs`] shows the mapping).
+    ///
+    /// ```
+    /// use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+    /// use papr_scm::device::Device;
+    /// use papr_scm::hcall::{H_SCM_READ_METADATA, H_SUCCESS};
+    /// use papr_scm::label::VecLabelStore;
+    /// use papr_scm::machine::{Machine, SharedSlots};
+    ///
+    /// let config = MachineConfig::new(2 << 30, 8 << 30, 1);
+    /// let spec = Planner::new(config)?.plug(&NvdimmConfig::new(
+    ///     (256 << 20) + (128 << 10),
+    ///     128 << 10,
+    ///     parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?,
+    /// ))?;
+    /// let slots = SharedSlots::new(1);
+    /// slots.insert(Device::new(spec, VecLabelStore::from_vec(vec![0xAB; 128 << 10])))?;
+    /// let machine = Machine::new(&config, slots);
+    /// // H_SCM_READ_METADATA(drc, offset 0, 2 bytes): r4 = 0xABAB.
+    /// let mut regs = [0x9000_0000, 0, 2, 0, 0, 0, 0, 0, 0];
+    /// assert_eq!(machine.handle(H_SCM_READ_METADATA, &mut regs), Some(H_SUCCESS));
+    /// assert_eq!(regs[0], 0xABAB);
+    /// // Not an SCM hcall (H_PUT_TERM_CHAR): not ours, registers untouched.
+    /// assert_eq!(machine.handle(0x58, &mut regs), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self, opcode: u64, regs: &mut Regs) -> Option<ReturnCode> {
         let req = Request::decode(opcode, regs)?;
         let outcome = self.call(req);
@@ -500,6 +351,14 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::cell::RefCell;
+
+    /// The machine of [`specs`] in `profile`.
+    fn cfg(profile: Profile) -> MachineConfig {
+        let mut m = MachineConfig::new(2 * G, 8 * G, 3);
+        m.profile = profile;
+        m
+    }
     use crate::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Planner};
     use crate::device::{BindProgress, DeviceState, FlushRecord, StateError};
     use crate::label::{LabelError, SliceLabelStore};
@@ -566,7 +425,7 @@ mod tests {
             RefCell::new(Some(Device::new(b, SliceLabelStore::new(&mut lb)))),
             RefCell::new(None),
         ];
-        f(&Machine::new(profile, LocalSlots::new(&cells)));
+        f(&Machine::new(&cfg(profile), LocalSlots::new(&cells)));
     }
 
     fn both(f: impl Fn(&Machine<LocalSlots<'_, SliceLabelStore<'_>>>)) {
@@ -762,7 +621,7 @@ mod tests {
         let _ = a;
         let cells = [RefCell::new(Some(Device::new(b, Broken)))];
         for p in [Profile::Qemu, Profile::Papr] {
-            let m = Machine::new(p, LocalSlots::new(&cells));
+            let m = Machine::new(&cfg(p), LocalSlots::new(&cells));
             assert_eq!(st(m.h_scm_read_metadata(D0, 0, 8)), H_HARDWARE);
             assert_eq!(st(m.h_scm_write_metadata(D0, 0, 0, 8)), H_HARDWARE);
             // A flush whose label sync fails reports H_HARDWARE.
@@ -824,13 +683,13 @@ mod tests {
             RefCell::new(Some(Device::new(a, Broken))),
             RefCell::new(None),
         ];
-        let m = Machine::new(Profile::Papr, LocalSlots::new(&broken));
+        let m = Machine::new(&cfg(Profile::Papr), LocalSlots::new(&broken));
         assert_eq!(m.sync_labels().collect::<std::vec::Vec<_>>(), [0]);
         let fine = [RefCell::new(Some(Device::new(
             b,
             SliceLabelStore::new(&mut lb),
         )))];
-        let m = Machine::new(Profile::Papr, LocalSlots::new(&fine));
+        let m = Machine::new(&cfg(Profile::Papr), LocalSlots::new(&fine));
         assert_eq!(m.sync_labels().count(), 0);
     }
 
@@ -926,6 +785,9 @@ mod tests {
             accesses: Cell<u32>,
         }
         impl crate::host::GuestMemory for Mem {
+            fn has_memory(&self) -> bool {
+                true
+            }
             fn read_guest(
                 &self,
                 _gpa: u64,
@@ -965,7 +827,7 @@ mod tests {
                 count,
                 accesses: Cell::new(0),
             };
-            let m = Machine::with_host(Profile::Papr, LocalSlots::new(&cells), host);
+            let m = Machine::with_host(&cfg(Profile::Papr), LocalSlots::new(&cells), host);
             let o = m.h_scm_performance_stats(D0, 0x1000, u64::MAX - 0x1000);
             assert_eq!(o.status, want, "count {count}");
             assert_eq!(m.host().accesses.get(), accesses, "count {count}");

@@ -23,9 +23,24 @@ pub struct GuestMemoryError {
 
 /// Guest RAM, for the H_SCM_PERFORMANCE_STATS buffer.
 ///
-/// The default has no memory: every access fails, so PERFORMANCE_STATS
-/// with a buffer answers H_P2 (the size query still works).
+/// The default has no memory: [`has_memory`](Self::has_memory) is false and
+/// every access fails, so PERFORMANCE_STATS answers H_UNSUPPORTED, which
+/// Linux takes quietly as "no statistics" (no sysfs file, no PMU), rather
+/// than advertising a buffer size and failing every read. A host that
+/// implements the accesses says so with `has_memory`. With the `vm-memory`
+/// feature, [`VmMemory`] adapts any `vm_memory::GuestMemory`.
+///
+/// The name is this crate's: a VMM that also imports
+/// `vm_memory::GuestMemory` uses the adapter, or imports this one as
+/// `papr_scm::host::GuestMemory as ScmGuestMemory`. Renaming it would make
+/// every other host trait read differently for one collision.
 pub trait GuestMemory {
+    /// Whether the accesses below reach guest RAM. Answer true when you
+    /// implement them; the default accesses always fail.
+    fn has_memory(&self) -> bool {
+        false
+    }
+
     /// Reads `buf.len()` bytes at guest-physical `gpa`.
     fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
         let _ = buf;
@@ -58,8 +73,20 @@ pub enum FlushStatus {
 ///
 /// The data region is mapped by the VMM, so only the VMM can flush it
 /// (QEMU: `fdatasync` on the backend, or a libpmem persist). The default
-/// completes at once with success.
+/// completes at once with success and flushes nothing, and says so with
+/// [`flushes_data`](Self::flushes_data): a machine with a device that needs
+/// H_SCM_FLUSH refuses such a host at build time
+/// ([`crate::machine::BuildError::NoFlushExecutor`]). With `std`,
+/// [`FileFlusher`] is QEMU's executor: `fdatasync` of the backing file on a
+/// worker thread.
 pub trait FlushExecutor {
+    /// Whether [`start_flush`](Self::start_flush) really makes the data
+    /// durable. Answer true when you implement the flush; the default does
+    /// nothing.
+    fn flushes_data(&self) -> bool {
+        false
+    }
+
     /// Starts a flush of slot `slot` for the guest's request `token`.
     fn start_flush(&self, slot: u32, token: u64) -> FlushStatus {
         let _ = (slot, token);
@@ -106,8 +133,10 @@ pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource {}
 
 impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + ?Sized> Host for T {}
 
-/// A host with every default: no guest memory, synchronous successful
-/// flushes, no bind hooks, default statistics.
+/// A host with every default: no guest memory (PERFORMANCE_STATS answers
+/// H_UNSUPPORTED), no flushing (a device needing H_SCM_FLUSH is refused at
+/// build time), no bind hooks, default statistics. For `no_std` VMMs whose
+/// devices are plain NVDIMMs, and for tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoHost;
 
@@ -115,6 +144,15 @@ impl GuestMemory for NoHost {}
 impl FlushExecutor for NoHost {}
 impl BindEvents for NoHost {}
 impl StatsSource for NoHost {}
+
+#[cfg(feature = "std")]
+mod file_flusher;
+#[cfg(feature = "std")]
+pub use file_flusher::FileFlusher;
+#[cfg(feature = "vm-memory")]
+mod vm_memory;
+#[cfg(feature = "vm-memory")]
+pub use self::vm_memory::VmMemory;
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +170,7 @@ mod tests {
             })
         );
         assert!(h.write_guest(0, &b).is_err());
+        assert!(!h.has_memory() && !h.flushes_data());
         assert_eq!(h.start_flush(0, 1), FlushStatus::Done(true));
         assert_eq!(h.poll_flush(0, 1), FlushStatus::Done(true));
         h.bound(0, 0, 1);

@@ -1,0 +1,191 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Slot tables: where a machine keeps its devices, one cell per PMEM slot.
+
+use core::cell::RefCell;
+
+use crate::device::Device;
+use crate::label::LabelStore;
+
+/// Storage for the devices of a machine, one cell per PMEM slot.
+pub trait SlotTable {
+    /// The devices' label store.
+    type Label: LabelStore;
+
+    /// Number of slots (PMEM connectors).
+    fn slot_count(&self) -> u32;
+
+    /// Runs `f` on the device in `slot`; `None` if the slot is out of range,
+    /// empty, or (for `RefCell` cells) already borrowed by a re-entrant call.
+    fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<Self::Label>) -> R) -> Option<R>;
+}
+
+/// Slots in caller-provided `RefCell`s: no allocation, not `Sync`.
+#[derive(Debug)]
+pub struct LocalSlots<'a, L> {
+    cells: &'a [RefCell<Option<Device<L>>>],
+}
+
+impl<'a, L: LabelStore> LocalSlots<'a, L> {
+    /// One cell per slot; `cells.len()` is the slot count.
+    pub fn new(cells: &'a [RefCell<Option<Device<L>>>]) -> Self {
+        LocalSlots { cells }
+    }
+}
+
+impl<L: LabelStore> SlotTable for LocalSlots<'_, L> {
+    type Label = L;
+
+    fn slot_count(&self) -> u32 {
+        u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
+    }
+
+    fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
+        let cell = self.cells.get(slot as usize)?;
+        let mut dev = cell.try_borrow_mut().ok()?;
+        dev.as_mut().map(f)
+    }
+}
+
+#[cfg(feature = "std")]
+pub use self::shared::{InsertError, InsertErrorKind, SharedSlots};
+
+#[cfg(feature = "std")]
+mod shared {
+    use std::boxed::Box;
+    use std::sync::Mutex;
+    use std::vec::Vec;
+
+    use thiserror::Error;
+
+    use super::SlotTable;
+    use crate::device::Device;
+    use crate::label::LabelStore;
+
+    /// Why [`SharedSlots::insert`] refused a device.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum InsertErrorKind {
+        /// The slot already holds a device (remove it first).
+        Occupied,
+        /// The slot is past the table's last slot.
+        OutOfRange,
+    }
+
+    /// A refused insert, handing the device back.
+    #[derive(Error)]
+    #[error("slot {slot}: {}", match .kind {
+        InsertErrorKind::Occupied => "already holds a device",
+        InsertErrorKind::OutOfRange => "is past the last slot of the table",
+    })]
+    pub struct InsertError<L> {
+        /// The device's slot.
+        pub slot: u32,
+        /// Why.
+        pub kind: InsertErrorKind,
+        /// The device, untouched.
+        pub device: Box<Device<L>>,
+    }
+
+    impl<L> core::fmt::Debug for InsertError<L> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("InsertError")
+                .field("slot", &self.slot)
+                .field("kind", &self.kind)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// Slots behind one `Mutex` each: `Sync`, for multi-vCPU VMMs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+    /// use papr_scm::device::Device;
+    /// use papr_scm::hcall::{H_SCM_HEALTH, H_SUCCESS};
+    /// use papr_scm::label::VecLabelStore;
+    /// use papr_scm::machine::{Machine, SharedSlots};
+    ///
+    /// let config = MachineConfig::new(2 << 30, 8 << 30, 4);
+    /// let mut planner = Planner::new(config)?;
+    /// let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
+    /// let spec = planner.plug(&NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid))?;
+    /// let slots = SharedSlots::new(config.slots);
+    /// slots.insert(Device::new(spec, VecLabelStore::new(128 << 10)))?;
+    /// // A second device for slot 0 is refused, not swapped in.
+    /// assert!(slots.insert(Device::new(spec, VecLabelStore::new(128 << 10))).is_err());
+    ///
+    /// let machine = Arc::new(Machine::new(&config, slots));
+    /// let vcpu = {
+    ///     let m = Arc::clone(&machine);
+    ///     std::thread::spawn(move || {
+    ///         let mut regs = [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0];
+    ///         m.handle(H_SCM_HEALTH, &mut regs)
+    ///     })
+    /// };
+    /// assert_eq!(vcpu.join().unwrap(), Some(H_SUCCESS));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug)]
+    pub struct SharedSlots<L> {
+        cells: Box<[Mutex<Option<Device<L>>>]>,
+    }
+
+    impl<L: LabelStore> SharedSlots<L> {
+        /// `slots` empty slots.
+        pub fn new(slots: u32) -> Self {
+            SharedSlots {
+                cells: (0..slots)
+                    .map(|_| Mutex::new(None))
+                    .collect::<Vec<_>>()
+                    .into(),
+            }
+        }
+
+        /// Puts `device` into its slot. An occupied slot or one past the
+        /// table is refused and the device handed back: replacing a device
+        /// the guest may still use is a remove, then an insert.
+        pub fn insert(&self, device: Device<L>) -> Result<(), InsertError<L>> {
+            let slot = device.spec().slot;
+            let Some(cell) = self.cells.get(slot as usize) else {
+                return Err(InsertError {
+                    slot,
+                    kind: InsertErrorKind::OutOfRange,
+                    device: Box::new(device),
+                });
+            };
+            let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
+            if g.is_some() {
+                return Err(InsertError {
+                    slot,
+                    kind: InsertErrorKind::Occupied,
+                    device: Box::new(device),
+                });
+            }
+            *g = Some(device);
+            Ok(())
+        }
+
+        /// Takes the device out of `slot`.
+        pub fn remove(&self, slot: u32) -> Option<Device<L>> {
+            let cell = self.cells.get(slot as usize)?;
+            cell.lock().unwrap_or_else(|e| e.into_inner()).take()
+        }
+    }
+
+    impl<L: LabelStore> SlotTable for SharedSlots<L> {
+        type Label = L;
+
+        fn slot_count(&self) -> u32 {
+            u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
+        }
+
+        fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
+            let cell = self.cells.get(slot as usize)?;
+            // A handler never panics; if a host hook did, the device state is
+            // still consistent between hcalls, so keep serving it.
+            let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
+            g.as_mut().map(f)
+        }
+    }
+}
