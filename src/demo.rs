@@ -45,8 +45,31 @@ nvdimm slot=1 size=256M+128K label-size=128K uuid=22222222-3333-4444-8555-666666
 
 type DemoMachine = Machine<SharedSlots<FileLabelStore>, ReplayHost>;
 
-/// Runs the demo; the text goes to stdout, errors are returned.
-pub fn run(opts: &Options) -> Result<(), String> {
+/// Why the demo stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// The configuration, blob or trace path could not be used (exit 2).
+    Input(String),
+    /// A step of the demo failed its own check (exit 1).
+    Check(String),
+}
+
+/// Runs the demo and returns its report (for stdout); the backing files
+/// live in a temporary directory removed when it returns, whatever happens.
+pub fn run(opts: &Options) -> Result<String, Failure> {
+    let (machine, configs, specs) = plan_source(opts).map_err(Failure::Input)?;
+    let dir = tempfile::Builder::new()
+        .prefix("papr-scm-demo-")
+        .tempdir()
+        .map_err(|e| Failure::Input(format!("temporary directory: {e}")))?;
+    let mut out = String::new();
+    run_in(dir.path(), &machine, &configs, &specs, opts, &mut out).map_err(Failure::Check)?;
+    Ok(out)
+}
+
+type Plan = (MachineConfig, Vec<NvdimmConfig>, Vec<DeviceSpec>);
+
+fn plan_source(opts: &Options) -> Result<Plan, String> {
     let (machine, configs, specs) = match &opts.source {
         Source::Builtin => {
             let t = Transcript::parse(BUILTIN).map_err(|e| format!("built-in: {e}"))?;
@@ -65,12 +88,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
             (machine, configs, specs)
         }
     };
-
-    let dir = std::env::temp_dir().join(format!("papr-scm-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = run_in(&dir, &machine, &configs, &specs, opts);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    Ok((machine, configs, specs))
 }
 
 fn run_in(
@@ -79,13 +97,16 @@ fn run_in(
     configs: &[NvdimmConfig],
     specs: &[DeviceSpec],
     opts: &Options,
+    out: &mut String,
 ) -> Result<(), String> {
-    println!(
+    let _ = writeln!(
+        out,
         "papr-scm demo: a pseries guest with {} NVDIMM(s), profile {}",
         specs.len(),
         machine.profile.name()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  machine: ram {} MiB, maxmem {} MiB, {} PMEM slots",
         machine.ram_size >> 20,
         machine.maxmem >> 20,
@@ -98,7 +119,8 @@ fn run_in(
         let path = dir.join(format!("nvdimm{}.img", s.slot));
         let store =
             FileLabelStore::for_spec(&path, s).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!(
+        let _ = writeln!(
+            out,
             "  slot {} {:<12} drc {:#x} at {:#x}, {} MiB + {} KiB label, backed by {}",
             s.slot,
             s.kind.name(),
@@ -119,7 +141,8 @@ fn run_in(
     let blob = machine_fdt(machine, specs).map_err(|e| e.to_string())?;
     let dtb = dir.join("machine.dtb");
     std::fs::write(&dtb, &blob).map_err(|e| e.to_string())?;
-    println!(
+    let _ = writeln!(
+        out,
         "\ndevice tree: {} bytes, /ibm,persistent-memory with {} ibm,pmemory node(s)",
         blob.len(),
         specs.len()
@@ -132,39 +155,45 @@ fn run_in(
         let node = node.map_err(|e| e.to_string())?;
         match g.probe(&node) {
             Ok(d) => devices.push(d),
-            Err((e, _)) => println!("  probe of {} failed: {e}", node.name),
+            Err((e, _)) => _ = writeln!(out, "  probe of {} failed: {e}", node.name),
         }
     }
-    println!("\nguest probe (Linux papr_scm model):");
+    let _ = writeln!(out, "\nguest probe (Linux papr_scm model):");
     for d in &devices {
-        println!("  {d}");
+        let _ = writeln!(out, "  {d}");
     }
 
-    println!("\nlabel areas:");
+    let _ = writeln!(out, "\nlabel areas:");
     for d in &devices {
-        labels(&mut g, d, dir)?;
+        labels(&mut g, d, dir, out)?;
     }
 
-    println!("\nflush and statistics:");
+    let _ = writeln!(out, "\nflush and statistics:");
     for d in &devices {
         match g.flush(d) {
-            Ok(r) => println!(
-                "  drc {:#x}: flush complete after {} call(s), {} ms hinted",
-                d.node.drc, r.calls, r.slept_ms
-            ),
-            Err(e) => println!(
-                "  drc {:#x}: flush: {e} (no H_SCM_FLUSH for this device type)",
-                d.node.drc
-            ),
+            Ok(r) => {
+                _ = writeln!(
+                    out,
+                    "  drc {:#x}: flush complete after {} call(s), {} ms hinted",
+                    d.node.drc, r.calls, r.slept_ms
+                )
+            }
+            Err(e) => {
+                _ = writeln!(
+                    out,
+                    "  drc {:#x}: flush: {e} (no H_SCM_FLUSH for this device type)",
+                    d.node.drc
+                )
+            }
         }
         match g.read_stat(d, b"MemLife ") {
-            Ok(v) => println!("  drc {:#x}: MemLife = {v}%", d.node.drc),
-            Err(e) => println!("  drc {:#x}: statistics: {e}", d.node.drc),
+            Ok(v) => _ = writeln!(out, "  drc {:#x}: MemLife = {v}%", d.node.drc),
+            Err(e) => _ = writeln!(out, "  drc {:#x}: statistics: {e}", d.node.drc),
         }
     }
 
-    println!("\nhcall trace ({} calls):", count_calls(g.trace()));
-    print!("{}", summarize(g.trace()));
+    let _ = writeln!(out, "\nhcall trace ({} calls):", count_calls(g.trace()));
+    out.push_str(&summarize(g.trace()));
 
     if let Some(path) = &opts.trace {
         let mut text = String::from("# papr-scm demo trace: replay with `papr-scm replay`\n");
@@ -174,14 +203,19 @@ fn run_in(
         }
         text.push_str(&g.trace_transcript());
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("\ntrace written to {}", path.display());
+        let _ = writeln!(out, "\ntrace written to {}", path.display());
     }
     Ok(())
 }
 
 /// Writes a label index with one label, reads it back through the hcalls
 /// and checks that it sits at the end of the backing file.
-fn labels(g: &mut Guest<&DemoMachine>, d: &ProbedDevice, dir: &Path) -> Result<(), String> {
+fn labels(
+    g: &mut Guest<&DemoMachine>,
+    d: &ProbedDevice,
+    dir: &Path,
+    out: &mut String,
+) -> Result<(), String> {
     g.init_labels(d, &[0])
         .map_err(|e| format!("label write: {e}"))?;
     let mut index = vec![0u8; 512];
@@ -198,7 +232,8 @@ fn labels(g: &mut Guest<&DemoMachine>, d: &ProbedDevice, dir: &Path) -> Result<(
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let at_end = tail == index;
     let sig = String::from_utf8_lossy(&index[..15]).into_owned();
-    println!(
+    let _ = writeln!(
+        out,
         "  drc {:#x}: wrote a v1.2 index and 1 label, read back '{sig}' (seq {}); {} the last {} KiB of the backing file",
         d.node.drc,
         u32::from_le_bytes(index[20..24].try_into().unwrap_or_default()),
@@ -215,7 +250,8 @@ fn labels(g: &mut Guest<&DemoMachine>, d: &ProbedDevice, dir: &Path) -> Result<(
             used, label_size, ..
         } = p.labels
         {
-            println!(
+            let _ = writeln!(
+        out,
                 "  drc {:#x}: re-probed after a kexec: binding at {:#x} reused, index found ({label_size}-byte labels, slots in use {used:?})",
                 d.node.drc, p.addr
             );
@@ -286,10 +322,7 @@ fn summarize(trace: &[TraceItem]) -> String {
 
 /// The configuration and placed devices of a transcript; errors name the
 /// line and the rule.
-fn plan(
-    t: &Transcript,
-    name: &str,
-) -> Result<(MachineConfig, Vec<NvdimmConfig>, Vec<DeviceSpec>), String> {
+fn plan(t: &Transcript, name: &str) -> Result<Plan, String> {
     let (machine, specs) = t.plan().map_err(|e| format!("{name}: {e}"))?;
     let (_, devs) = t.config().map_err(|e| format!("{name}: {e}"))?;
     Ok((machine, devs.into_iter().map(|d| d.1).collect(), specs))

@@ -507,6 +507,7 @@ mod tests {
         assert!(s.read(u64::MAX, &mut b).is_err());
     }
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn test_vec_store() {
         let mut v = VecLabelStore::new(128 * 1024);

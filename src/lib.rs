@@ -9,58 +9,8 @@
 //! answers them: give it the opcode (r3) and registers r4..r12 of an hcall
 //! exit and it returns the status and writes the outputs.
 //!
-//! # Embedding it in a VMM
-//!
-//! Validate and place the NVDIMMs, give each a label store in its backing
-//! file (QEMU's layout: the label in the last `label-size` bytes), add a
-//! flush executor, write the device tree, and hand every hcall exit to
-//! [`Machine::handle`](machine::Machine::handle) from any vCPU thread:
-//!
-//! ```
-//! use std::sync::Arc;
-//! use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig};
-//! use papr_scm::fdt::machine_fdt;
-//! use papr_scm::hcall::{H_SCM_BIND_MEM, H_SUCCESS};
-//! use papr_scm::host::FileFlusher;
-//! use papr_scm::label::FileLabelStore;
-//! use papr_scm::machine::Machine;
-//!
-//! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let dir = tempfile::tempdir()?;
-//!     // -m 2G,slots=4,maxmem=8G and an spapr-nvdimm of 1 GiB + 128 KiB label.
-//!     let config = MachineConfig::new(2 << 30, 8 << 30, 4);
-//!     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
-//!     let mut nvdimm = NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid);
-//!     nvdimm.kind = DeviceKind::SpaprNvdimm;
-//!
-//!     // QEMU's flush: fdatasync of the backing file on a worker thread.
-//!     let flusher = FileFlusher::new(config.slots);
-//!     let machine = Arc::new(Machine::from_config_with(&config, &[nvdimm], flusher, |spec| {
-//!         FileLabelStore::for_spec(&dir.path().join(format!("nvdimm{}.img", spec.slot)), spec)
-//!     })?);
-//!     // The flush worker syncs the files the guest's data is mapped from.
-//!     for slot in 0..config.slots {
-//!         machine.with_device(slot, |d| machine.host().attach_store(slot, d.label())).transpose()?;
-//!     }
-//!
-//!     // The guest's device tree gets the /ibm,persistent-memory subtree.
-//!     let specs: Vec<_> = (0..config.slots).filter_map(|s| machine.with_device(s, |d| *d.spec())).collect();
-//!     let _dtb = machine_fdt(&config, &specs)?;
-//!
-//!     // A vCPU thread: KVM_EXIT_PAPR_HCALL gives nr (r3) and args (r4..r12).
-//!     let vcpu = Arc::clone(&machine);
-//!     let status = std::thread::spawn(move || {
-//!         let mut args = [0x9000_0000, 0, 4, u64::MAX, 0, 0, 0, 0, 0];
-//!         let status = vcpu.handle(H_SCM_BIND_MEM, &mut args);
-//!         (status, args[1])
-//!     })
-//!     .join()
-//!     .unwrap();
-//!     assert_eq!(status, (Some(H_SUCCESS), 0x8000_0000)); // r5: block 0's address
-//!     Ok(())
-//! }
-//! ```
-//!
+// The std embedding leads; it needs `std` to build as a doctest.
+#![cfg_attr(feature = "std", doc = include_str!("doc/embedding.md"))]
 //! The VMM plugs in through the small traits of [`host`] (guest memory for
 //! statistics, the flush executor, bind hooks, statistics values), each
 //! with a default; [`host::NoHost`] keeps them all.
@@ -153,6 +103,6 @@ pub use uuid::Uuid;
 pub use vm_fdt;
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "std"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

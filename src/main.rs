@@ -1,158 +1,250 @@
 // Copyright 2026 The papr-scm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! `papr-scm`: the demo, conformance transcripts and device trees.
+//! `papr-scm`: the demo, conformance transcripts, device trees and the
+//! gdb-stub bridge.
 //!
-//! ```text
-//! papr-scm [--config FILE | --dtb FILE] [--trace FILE]
-//!                                  the demo: a machine, its device tree, a guest probing it
-//! papr-scm replay FILE...          exit 0: all expectations hold, 1: a mismatch, 2: a malformed file
-//! papr-scm dtb CONFIG [-o OUT]     the machine's device tree blob (stdout without -o); 2: bad config
-//! papr-scm qemu-bridge --gdb HOST:PORT --vmlinux FILE --config CFG [--trace FILE]
-//!                                  answer a real guest's SCM hcalls through QEMU's gdb stub
-//! ```
+//! Exit status, for every subcommand: 0 success, 1 a check failed (a
+//! transcript mismatch, a demo step, a bridged boot), 2 bad usage or input.
+//! Errors are printed as `papr-scm <command>: …`.
 
+use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use std::io::Write as _;
+use clap::{Args, Parser, Subcommand};
 
+use papr_scm::bridge;
 use papr_scm::fdt::machine_fdt;
 use papr_scm::replay::replay;
 use papr_scm::transcript::Transcript;
 
-use papr_scm::bridge;
-
 mod demo;
 
-const USAGE: &str = "usage: papr-scm [--config FILE | --dtb FILE] [--trace FILE]\n       papr-scm replay FILE...\n       papr-scm dtb CONFIG [-o OUT.dtb]\n       papr-scm qemu-bridge --gdb HOST:PORT --vmlinux FILE --config CFG [--trace FILE] [--backing FILE]... [--timeout SECS]";
+const OK: u8 = 0;
+const CHECK_FAILED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+
+/// The hypervisor side of PAPR SCM (persistent memory for pseries guests):
+/// a demo, conformance transcripts, device trees, and a bridge that serves
+/// a real guest through QEMU's gdb stub. Without a command, runs the demo.
+#[derive(Parser)]
+#[command(name = "papr-scm", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    demo: DemoArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A pseries machine with file-backed NVDIMMs, its device tree and the
+    /// Linux driver model probing it (the default command).
+    Demo(DemoArgs),
+    /// Replays conformance transcripts: every file, each reported; exit 1
+    /// if an expectation fails, 2 if a file is malformed.
+    Replay {
+        /// Transcript files (see hcalls/).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Writes the device tree blob of a configuration.
+    Dtb {
+        /// A configuration (transcript `machine` and `nvdimm` lines).
+        config: PathBuf,
+        /// Where to write the blob (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Answers a real Linux guest's SCM hcalls through QEMU's gdb stub.
+    QemuBridge(BridgeArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Take the machine and NVDIMMs from a configuration file.
+    #[arg(long, conflicts_with = "dtb")]
+    config: Option<PathBuf>,
+    /// Take the NVDIMMs from a device tree blob (e.g. one QEMU dumped).
+    #[arg(long)]
+    dtb: Option<PathBuf>,
+    /// Write the guest's hcalls as a replayable transcript.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BridgeArgs {
+    /// The gdb stub, HOST:PORT (QEMU -gdb tcp:HOST:PORT -S).
+    #[arg(long)]
+    gdb: String,
+    /// The guest kernel's vmlinux, for the trap points.
+    #[arg(long)]
+    vmlinux: PathBuf,
+    /// The configuration QEMU was started from.
+    #[arg(long)]
+    config: PathBuf,
+    /// Write the bridged hcalls as a replayable transcript.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Backing files to fdatasync on H_SCM_FLUSH, in device order.
+    #[arg(long)]
+    backing: Vec<PathBuf>,
+    /// Time limit for the whole boot, in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+/// Writes to stdout; a closed pipe (`papr-scm … | head`) ends the command
+/// quietly instead of panicking.
+fn emit(bytes: &[u8]) -> Result<(), ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(ExitCode::from(OK)),
+        Err(e) => {
+            eprintln!("papr-scm: stdout: {e}");
+            Err(ExitCode::from(CHECK_FAILED))
+        }
+    }
+}
+
+fn fail(cmd: &str, code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("papr-scm {cmd}: {msg}");
+    ExitCode::from(code)
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => cmd_demo(&[]),
-        Some(a) if a.starts_with("--") && a != "--help" => cmd_demo(&args),
-        Some("replay") if args.len() > 1 => cmd_replay(&args[1..]),
-        Some("dtb") => cmd_dtb(&args[1..]),
-        Some("qemu-bridge") => match bridge::parse_args(&args[1..]).and_then(|o| bridge::run(&o)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("papr-scm qemu-bridge: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        // --help and --version print to stdout and exit 0.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(OK);
         }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn cmd_demo(args: &[String]) -> ExitCode {
-    let mut opts = demo::Options {
-        source: demo::Source::Builtin,
-        trace: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let Some(v) = it.next() else {
-            eprintln!("{a} needs a value\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        match a.as_str() {
-            "--config" => opts.source = demo::Source::Config(v.into()),
-            "--dtb" => opts.source = demo::Source::Dtb(v.into()),
-            "--trace" => opts.trace = Some(v.into()),
-            _ => {
-                eprintln!("unknown option {a}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match demo::run(&opts) {
-        Ok(()) => ExitCode::SUCCESS,
+        // Usage errors: clap's message in our style, exit 2.
         Err(e) => {
-            eprintln!("papr-scm: {e}");
-            ExitCode::from(2)
+            let cmd = std::env::args()
+                .nth(1)
+                .filter(|a| ["demo", "replay", "dtb", "qemu-bridge"].contains(&a.as_str()));
+            let who = cmd.map_or("papr-scm".to_string(), |c| format!("papr-scm {c}"));
+            let text = e.render().to_string();
+            eprint!("{who}: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            return ExitCode::from(BAD_INPUT);
         }
+    };
+    match cli.command.unwrap_or(Command::Demo(cli.demo)) {
+        Command::Demo(a) => cmd_demo(a),
+        Command::Replay { files } => cmd_replay(&files),
+        Command::Dtb { config, output } => cmd_dtb(&config, output.as_deref()),
+        Command::QemuBridge(a) => cmd_bridge(a),
     }
 }
 
-fn cmd_replay(files: &[String]) -> ExitCode {
-    let mut failed = false;
+fn cmd_demo(a: DemoArgs) -> ExitCode {
+    let opts = demo::Options {
+        source: match (a.config, a.dtb) {
+            (Some(c), _) => demo::Source::Config(c),
+            (None, Some(d)) => demo::Source::Dtb(d),
+            (None, None) => demo::Source::Builtin,
+        },
+        trace: a.trace,
+    };
+    match demo::run(&opts) {
+        Ok(report) => match emit(report.as_bytes()) {
+            Ok(()) => ExitCode::from(OK),
+            Err(code) => code,
+        },
+        Err(demo::Failure::Input(e)) => fail("demo", BAD_INPUT, e),
+        Err(demo::Failure::Check(e)) => fail("demo", CHECK_FAILED, e),
+    }
+}
+
+fn cmd_replay(files: &[PathBuf]) -> ExitCode {
+    let (mut malformed, mut mismatched) = (0, 0);
     for file in files {
-        let t = match Transcript::read_file(std::path::Path::new(file)) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        };
-        let report = match replay(&t) {
+        let name = file.display();
+        let report = Transcript::read_file(file)
+            .and_then(|t| replay(&t).map_err(|e| format!("{name}: {e}")));
+        let report = match report {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{file}: malformed: {e}");
-                return ExitCode::from(2);
+                eprintln!("papr-scm replay: malformed: {e}");
+                malformed += 1;
+                continue;
             }
         };
-        println!("== {file}");
+        let mut text = format!("== {name}\n");
         for l in &report.lines {
-            println!("{l}");
+            text.push_str(l);
+            text.push('\n');
         }
-        for m in &report.mismatches {
-            eprintln!("{file}: MISMATCH {m}");
-        }
-        println!(
-            "{file}: {} calls, {} mismatches",
+        text.push_str(&format!(
+            "{name}: {} calls, {} mismatches\n",
             report.calls,
             report.mismatches.len()
+        ));
+        if let Err(code) = emit(text.as_bytes()) {
+            return code;
+        }
+        for m in &report.mismatches {
+            eprintln!("papr-scm replay: {name}: MISMATCH {m}");
+        }
+        mismatched += usize::from(!report.mismatches.is_empty());
+    }
+    if files.len() > 1 && malformed + mismatched > 0 {
+        eprintln!(
+            "papr-scm replay: {} files: {malformed} malformed, {mismatched} with mismatches",
+            files.len()
         );
-        failed |= !report.mismatches.is_empty();
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    // A malformed file is bad input even when another file mismatched: the
+    // summary above names both.
+    ExitCode::from(match (malformed, mismatched) {
+        (0, 0) => OK,
+        (0, _) => CHECK_FAILED,
+        _ => BAD_INPUT,
+    })
 }
 
-fn cmd_dtb(args: &[String]) -> ExitCode {
-    let (config, out) = match args {
-        [c] => (c, None),
-        [c, o, f] if o == "-o" => (c, Some(f)),
-        [o, f, c] if o == "-o" => (c, Some(f)),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+fn cmd_dtb(config: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
     // Only machine and nvdimm lines matter; calls and the rest are ignored.
-    let plan = Transcript::read_file(std::path::Path::new(config))
-        .and_then(|t| t.plan().map_err(|e| format!("{config}: {e}")));
+    let plan = Transcript::read_file(config)
+        .and_then(|t| t.plan().map_err(|e| format!("{}: {e}", config.display())));
     let (machine, specs) = match plan {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail("dtb", BAD_INPUT, e),
     };
     let blob = match machine_fdt(&machine, &specs) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("{config}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail("dtb", BAD_INPUT, format!("{}: {e}", config.display())),
     };
-    let written = match out {
-        Some(path) => std::fs::write(path, &blob),
-        None => std::io::stdout().write_all(&blob),
-    };
-    if let Err(e) = written {
-        eprintln!("{}: {e}", out.map_or("stdout", |s| s.as_str()));
-        return ExitCode::FAILURE;
+    match output {
+        Some(path) => match std::fs::write(path, &blob) {
+            Ok(()) => ExitCode::from(OK),
+            Err(e) => fail("dtb", BAD_INPUT, format!("{}: {e}", path.display())),
+        },
+        None => match emit(&blob) {
+            Ok(()) => ExitCode::from(OK),
+            Err(code) => code,
+        },
     }
-    ExitCode::SUCCESS
+}
+
+fn cmd_bridge(a: BridgeArgs) -> ExitCode {
+    let opts = bridge::Options {
+        gdb: a.gdb,
+        vmlinux: a.vmlinux,
+        config: a.config,
+        trace: a.trace,
+        backing: a.backing,
+        timeout: Duration::from_secs(a.timeout),
+    };
+    match bridge::run(&opts) {
+        Ok(()) => ExitCode::from(OK),
+        Err(bridge::Error::Input(e)) => fail("qemu-bridge", BAD_INPUT, e),
+        Err(bridge::Error::Run(e)) => fail("qemu-bridge", CHECK_FAILED, e),
+    }
 }

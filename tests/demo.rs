@@ -4,7 +4,7 @@
 //! The main job: `papr-scm` with no arguments runs the demo; its trace
 //! replays; it probes foreign blobs and refuses bad configurations.
 
-#![cfg(feature = "guest-model")]
+#![cfg(feature = "cli")]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,8 +19,8 @@ fn root() -> PathBuf {
 
 #[test]
 fn test_demo_on_builtin_defaults() {
-    let trace =
-        std::env::temp_dir().join(format!("papr-scm-demo-trace-{}.txt", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("demo-trace.txt");
     let out = bin()
         .args(["--trace", trace.to_str().unwrap()])
         .output()
@@ -57,7 +57,6 @@ fn test_demo_on_builtin_defaults() {
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains(" 0 mismatches"));
-    std::fs::remove_file(trace).unwrap();
 }
 
 #[test]
@@ -101,4 +100,54 @@ fn test_demo_refuses_bad_input() {
     );
     let out = bin().args(["--dtb", "Cargo.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A readable message naming the file and the rule, not a Debug name.
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("papr-scm demo: Cargo.toml: device tree: bad magic"),
+        "{stderr}"
+    );
+}
+
+/// The demo's backing files (1 GiB sparse images) live in a temporary
+/// directory that is gone when the command ends, also when stdout closes
+/// early (`papr-scm | head` used to panic and leave them behind).
+#[test]
+fn test_demo_cleans_up_and_survives_a_closed_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let count = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("papr-scm-demo-")
+            })
+            .count()
+    };
+    let mut child = bin()
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end at once: the demo's write fails with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert_eq!(count(), 0);
+    assert!(bin()
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert_eq!(count(), 0);
 }

@@ -203,7 +203,8 @@ fn test_invalid_configs_are_refused_for_qemus_reason() {
 #[test]
 fn test_dtb_command_writes_file_and_stdout() {
     let cfg = fdt_dir().join("sparse-slots.cfg");
-    let out = std::env::temp_dir().join(format!("papr-scm-{}.dtb", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sparse-slots.dtb");
     let st = Command::new(env!("CARGO_BIN_EXE_papr-scm"))
         .args(["dtb", cfg.to_str().unwrap(), "-o", out.to_str().unwrap()])
         .status()
@@ -216,7 +217,6 @@ fn test_dtb_command_writes_file_and_stdout() {
         .output()
         .unwrap();
     assert_eq!(stdout.stdout, file);
-    std::fs::remove_file(out).unwrap();
 }
 
 #[test]
@@ -226,18 +226,14 @@ fn test_dtc_accepts_our_blobs_without_warnings() {
         return;
     }
     for cfg in cfgs(&fdt_dir()) {
-        let path = std::env::temp_dir().join(format!(
-            "papr-scm-dtc-{}-{}.dtb",
-            std::process::id(),
-            cfg.file_stem().unwrap().to_str().unwrap()
-        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ours.dtb");
         std::fs::write(&path, ours(&cfg)).unwrap();
         let out = Command::new("dtc")
             .args(["-I", "dtb", "-O", "dts"])
             .arg(&path)
             .output()
             .unwrap();
-        std::fs::remove_file(&path).unwrap();
         assert!(out.status.success(), "{}", cfg.display());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(

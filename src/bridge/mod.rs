@@ -143,21 +143,43 @@ impl FlushExecutor for GdbHost {
 impl BindEvents for GdbHost {}
 impl StatsSource for GdbHost {}
 
+/// Why a bridged boot stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The configuration or the vmlinux could not be used.
+    #[error("{0}")]
+    Input(String),
+    /// The stub, the guest or the time limit ended the boot early.
+    #[error("{0}")]
+    Run(String),
+}
+
 /// Serves one boot: connects to the stub, plants the trap points and
 /// answers every SCM hcall until the guest ends or the time runs out.
-pub fn run(o: &Options) -> Result<(), String> {
-    let t = Transcript::read_file(&o.config)?;
+pub fn run(o: &Options) -> Result<(), Error> {
+    let t = Transcript::read_file(&o.config).map_err(Error::Input)?;
     let (machine_cfg, specs) = t
         .plan()
-        .map_err(|e| format!("{}: {e}", o.config.display()))?;
-    let elf = std::fs::read(&o.vmlinux).map_err(|e| format!("{}: {e}", o.vmlinux.display()))?;
-    let sites = find_sites(&elf)?;
+        .map_err(|e| Error::Input(format!("{}: {e}", o.config.display())))?;
+    let elf = std::fs::read(&o.vmlinux)
+        .map_err(|e| Error::Input(format!("{}: {e}", o.vmlinux.display())))?;
+    let sites = find_sites(&elf).map_err(Error::Input)?;
+    serve_boot(o, &t, &machine_cfg, &specs, &sites).map_err(Error::Run)
+}
+
+fn serve_boot(
+    o: &Options,
+    t: &Transcript,
+    machine_cfg: &crate::config::MachineConfig,
+    specs: &[DeviceSpec],
+    sites: &[(u64, Site, String)],
+) -> Result<(), String> {
     eprintln!("bridge: {} trap points in papr_scm.c", sites.len());
-    for (pc, site, func) in &sites {
+    for (pc, site, func) in sites {
         eprintln!("bridge:   {pc:#x} {func} -> {site:?}");
     }
     let mut backing = Vec::new();
-    for s in &specs {
+    for s in specs {
         let f = o
             .backing
             .get(backing.len())
@@ -170,7 +192,7 @@ pub fn run(o: &Options) -> Result<(), String> {
     // QEMU 7.2 aborts on a register read unless target.xml was read first.
     rsp.cmd("qXfer:features:read:target.xml:0,ffb")?;
     rsp.cmd("?")?;
-    for (pc, _, _) in &sites {
+    for (pc, _, _) in sites {
         rsp.ok(&format!("Z0,{pc:x},4"))?;
     }
     let host = GdbHost {
@@ -179,7 +201,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         touched: RefCell::new(Vec::new()),
         error: RefCell::new(None),
     };
-    let machine = Machine::from_specs(&machine_cfg, &specs, host).map_err(|e| e.to_string())?;
+    let machine = Machine::from_specs(machine_cfg, specs, host).map_err(|e| e.to_string())?;
     // Faults the configuration injects before boot (e.g. health bits) are
     // applied now and kept in the trace, so that it replays.
     let mut trace: Vec<Directive> = Vec::new();
@@ -194,11 +216,11 @@ pub fn run(o: &Options) -> Result<(), String> {
             trace.push(d.clone());
         }
     }
-    let result = serve(&machine, &specs, &sites, o.timeout, &mut trace);
+    let result = serve(&machine, specs, sites, o.timeout, &mut trace);
     if let Some(path) = &o.trace {
         let mut out = format!(
             "# Bridged by papr-scm qemu-bridge: a real Linux guest's SCM hcalls.\n{}\n",
-            Directive::Machine(machine_cfg)
+            Directive::Machine(*machine_cfg)
         );
         for (_, d) in t.config().map_err(|e| e.to_string())?.1 {
             out.push_str(&format!("{}\n", Directive::Nvdimm(d)));
@@ -357,40 +379,6 @@ fn check_config(specs: &[DeviceSpec], drc: u64, blocks: u64) -> Option<String> {
             s.blocks()
         )
     })
-}
-
-/// Parses the `qemu-bridge` arguments.
-pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        gdb: String::new(),
-        vmlinux: PathBuf::new(),
-        config: PathBuf::new(),
-        trace: None,
-        backing: Vec::new(),
-        timeout: Duration::from_secs(300),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--gdb" => o.gdb = v.clone(),
-            "--vmlinux" => o.vmlinux = v.into(),
-            "--config" => o.config = v.into(),
-            "--trace" => o.trace = Some(v.into()),
-            "--backing" => o.backing.push(v.into()),
-            "--timeout" => {
-                o.timeout = Duration::from_secs(
-                    v.parse()
-                        .map_err(|_| format!("--timeout: '{v}' is not seconds"))?,
-                )
-            }
-            _ => return Err(format!("unknown option {a}")),
-        }
-    }
-    if o.gdb.is_empty() || o.vmlinux.as_os_str().is_empty() || o.config.as_os_str().is_empty() {
-        return Err("qemu-bridge needs --gdb HOST:PORT --vmlinux FILE --config CFG".into());
-    }
-    Ok(o)
 }
 
 #[cfg(test)]

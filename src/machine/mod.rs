@@ -94,11 +94,12 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// its `args`; the status goes to `ret` ([`Regs`] shows the mapping).
     ///
     /// ```
+    /// use core::cell::RefCell;
     /// use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
     /// use papr_scm::device::Device;
     /// use papr_scm::hcall::{H_SCM_READ_METADATA, H_SUCCESS};
-    /// use papr_scm::label::VecLabelStore;
-    /// use papr_scm::machine::{Machine, SharedSlots};
+    /// use papr_scm::label::SliceLabelStore;
+    /// use papr_scm::machine::{LocalSlots, Machine};
     ///
     /// let config = MachineConfig::new(2 << 30, 8 << 30, 1);
     /// let spec = Planner::new(config)?.plug(&NvdimmConfig::new(
@@ -106,16 +107,16 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     ///     128 << 10,
     ///     parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?,
     /// ))?;
-    /// let slots = SharedSlots::new(1);
-    /// slots.insert(Device::new(spec, VecLabelStore::from_vec(vec![0xAB; 128 << 10])))?;
-    /// let machine = Machine::new(&config, slots);
+    /// let mut label = [0xAB; 128 << 10];
+    /// let cells = [RefCell::new(Some(Device::new(spec, SliceLabelStore::new(&mut label))))];
+    /// let machine = Machine::new(&config, LocalSlots::new(&cells));
     /// // H_SCM_READ_METADATA(drc, offset 0, 2 bytes): r4 = 0xABAB.
     /// let mut regs = [0x9000_0000, 0, 2, 0, 0, 0, 0, 0, 0];
     /// assert_eq!(machine.handle(H_SCM_READ_METADATA, &mut regs), Some(H_SUCCESS));
     /// assert_eq!(regs[0], 0xABAB);
     /// // Not an SCM hcall (H_PUT_TERM_CHAR): not ours, registers untouched.
     /// assert_eq!(machine.handle(0x58, &mut regs), None);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), papr_scm::config::ConfigError>(())
     /// ```
     pub fn handle(&self, opcode: u64, regs: &mut Regs) -> Option<ReturnCode> {
         let req = Request::decode(opcode, regs)?;
