@@ -541,6 +541,25 @@ impl DeviceSpec {
 
 /// Validates a machine and plugs devices into it one by one, in plug order,
 /// without allocating: slots, addresses and every rule.
+///
+/// ```
+/// use papr_scm::config::{parse_uuid, ConfigError, MachineConfig, NvdimmConfig, Planner};
+///
+/// // QEMU: -m 2G,slots=4,maxmem=8G -device nvdimm,label-size=128K,... x2
+/// let mut planner = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4))?;
+/// let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?;
+/// let a = planner.plug(&NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid))?;
+/// let b = planner.plug(&NvdimmConfig::new((512 << 20) + (128 << 10), 128 << 10, uuid))?;
+/// // First fit after RAM, QEMU's addresses; DRC indexes by slot.
+/// assert_eq!((a.addr, a.drc.raw(), a.blocks()), (0x8000_0000, 0x9000_0000, 4));
+/// assert_eq!((b.addr, b.slot), (0xC000_0000, 1));
+/// // Every rule is a typed error naming its field.
+/// let small = NvdimmConfig::new((1 << 30) + (64 << 10), 64 << 10, uuid);
+/// let err = planner.plug(&small).unwrap_err();
+/// assert_eq!(err, ConfigError::LabelSizeTooSmall { label_size: 64 << 10 });
+/// assert!(err.to_string().starts_with("label-size:"));
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Planner {
     machine: MachineConfig,

@@ -396,7 +396,40 @@ impl<L: LabelStore> Device<L> {
         }
     }
 
-    /// Restores a device from a snapshot taken with [`Device::state`].
+    /// Restores a device from a snapshot taken with [`Device::state`],
+    /// refusing a state a later hcall could trip over ([`StateError`]
+    /// names the field). Labels are not in the state: they travel with the
+    /// label store (the backing file).
+    ///
+    /// ```
+    /// use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner, Profile};
+    /// use papr_scm::device::{BindProgress, Ctx, Device, StateError};
+    /// use papr_scm::host::NoHost;
+    /// use papr_scm::label::SliceLabelStore;
+    ///
+    /// let spec = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 1))?.plug(&NvdimmConfig::new(
+    ///     (1 << 30) + (128 << 10),
+    ///     128 << 10,
+    ///     parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?,
+    /// ))?;
+    /// let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+    /// let mut dev = Device::new(spec, SliceLabelStore::new(&mut a));
+    /// let ctx = Ctx { profile: Profile::Papr, host: &NoHost };
+    /// dev.h_scm_bind_mem(ctx, 0, 2, u64::MAX, 0);
+    /// let state = dev.state();
+    ///
+    /// let restored = Device::from_state(spec, SliceLabelStore::new(&mut b), state).unwrap();
+    /// assert_eq!(restored.bindings().runs(), &[(0, 2)]);
+    /// // A bind in progress with more blocks done than asked for is refused.
+    /// let mut bad = state;
+    /// bad.bind_progress = Some(BindProgress { token: 1, start: 0, count: 2, done: 3 });
+    /// let mut c = [0u8; 16];
+    /// assert!(matches!(
+    ///     Device::from_state(spec, SliceLabelStore::new(&mut c), bad),
+    ///     Err(StateError::BadBindProgress { .. })
+    /// ));
+    /// # Ok::<(), papr_scm::config::ConfigError>(())
+    /// ```
     pub fn from_state(spec: DeviceSpec, label: L, state: DeviceState) -> Result<Self, StateError> {
         let blocks = spec.blocks();
         let mut prev_end = 0;

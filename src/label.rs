@@ -328,6 +328,25 @@ mod file_store {
 
     /// The label area at the end of a QEMU-style NVDIMM backing file.
     ///
+    /// ```
+    /// use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+    /// use papr_scm::label::{Durability, FileLabelStore, LabelStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut cfg = NvdimmConfig::new((256 << 20) + (128 << 10), 128 << 10, parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")?);
+    /// cfg.pmem = true; // memory-backend-file,pmem=on
+    /// let spec = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 1))?.plug(&cfg)?;
+    /// let mut store = FileLabelStore::for_spec(&dir.path().join("nv0.img"), &spec)?;
+    /// assert_eq!(store.durability(), Durability::EveryWrite); // QEMU's pmem_persist
+    /// store.write(0, b"NAMESPACE_INDEX\0")?;
+    /// // The label is the file's last label-size bytes, where QEMU keeps it.
+    /// use std::os::unix::fs::FileExt;
+    /// let mut sig = [0u8; 15];
+    /// store.file().read_exact_at(&mut sig, 256 << 20)?;
+    /// assert_eq!(&sig, b"NAMESPACE_INDEX");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// The file is the whole `memory-backend-file`: data blocks first, the
     /// label in its last `label_size` bytes (`nvdimm_prepare_memory_region`).
     #[derive(Debug)]

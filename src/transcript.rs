@@ -121,6 +121,21 @@ pub enum Directive {
 }
 
 /// A parsed transcript: directives with their line numbers.
+///
+/// ```
+/// use papr_scm::transcript::Transcript;
+///
+/// let t = Transcript::parse(
+///     "machine ram=2G maxmem=8G slots=4\n\
+///      nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n\
+///      call H_SCM_HEALTH 0x90000000 -> H_SUCCESS r4=0\n",
+/// )?;
+/// let (machine, specs) = t.plan()?;
+/// assert_eq!((machine.slots, specs[0].addr), (4, 0x8000_0000));
+/// let report = papr_scm::replay::replay(&t)?;
+/// assert_eq!((report.calls, report.mismatches.len()), (1, 0));
+/// # Ok::<(), papr_scm::transcript::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Transcript {
     /// `(line, directive)` in file order.

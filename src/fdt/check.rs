@@ -98,6 +98,19 @@ const fn align4(n: usize) -> Option<usize> {
 
 /// Checks `blob` as described in the [module docs](self); `Ok` means the
 /// `fdt` crate can walk every node and property of it without panicking.
+///
+/// ```
+/// use papr_scm::fdt::{check_blob, BlobError};
+///
+/// assert!(matches!(check_blob(b"not a tree"), Err(BlobError::TooShort { len: 10 })));
+/// let mut fdt = papr_scm::vm_fdt::FdtWriter::new().unwrap();
+/// let root = fdt.begin_node("").unwrap();
+/// fdt.end_node(root).unwrap();
+/// let blob = fdt.finish().unwrap();
+/// assert_eq!(check_blob(&blob), Ok(()));
+/// // Truncated: totalsize now passes the end of the buffer.
+/// assert!(check_blob(&blob[..blob.len() - 4]).is_err());
+/// ```
 pub fn check_blob(blob: &[u8]) -> Result<(), BlobError> {
     if blob.len() < HEADER_SIZE {
         return Err(BlobError::TooShort { len: blob.len() });

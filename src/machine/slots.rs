@@ -22,6 +22,21 @@ pub trait SlotTable {
 }
 
 /// Slots in caller-provided `RefCell`s: no allocation, not `Sync`.
+///
+/// A re-entrant call for the same slot (a host hook calling back in) finds
+/// the cell borrowed and answers H_PARAMETER rather than panicking.
+///
+/// ```
+/// use core::cell::RefCell;
+/// use papr_scm::device::Device;
+/// use papr_scm::label::SliceLabelStore;
+/// use papr_scm::machine::{LocalSlots, SlotTable};
+///
+/// let cells: [RefCell<Option<Device<SliceLabelStore>>>; 4] = [const { RefCell::new(None) }; 4];
+/// let slots = LocalSlots::new(&cells);
+/// assert_eq!(slots.slot_count(), 4);
+/// assert_eq!(slots.with_slot(0, |_| ()), None); // empty
+/// ```
 #[derive(Debug)]
 pub struct LocalSlots<'a, L> {
     cells: &'a [RefCell<Option<Device<L>>>],
