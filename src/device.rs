@@ -415,7 +415,8 @@ impl<L: LabelStore> Device<L> {
     /// let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
     /// let mut dev = Device::new(spec, SliceLabelStore::new(&mut a));
     /// let ctx = Ctx { profile: Profile::Papr, host: &NoHost };
-    /// dev.h_scm_bind_mem(ctx, 0, 2, u64::MAX, 0);
+    /// let mut regs = [0u64; 9]; // outputs land in r4.. (regs[0]..)
+    /// dev.h_scm_bind_mem(ctx, 0, 2, u64::MAX, 0, &mut regs);
     /// let state = dev.state();
     ///
     /// let restored = Device::from_state(spec, SliceLabelStore::new(&mut b), state).unwrap();
@@ -563,43 +564,64 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// H_SCM_READ_METADATA: `len` label bytes at `offset`, big-endian in r4.
-    pub fn h_scm_read_metadata(&self, offset: u64, len: u64) -> Outcome {
-        if !matches!(len, 1 | 2 | 4 | 8) {
-            return H_P3.into();
+    #[inline]
+    pub fn h_scm_read_metadata(&self, offset: u64, len: u64, out: &mut impl OutRegs) -> ReturnCode {
+        // One arm per access size, so that each range check and load has a
+        // constant length (a guest reads its label area 8 bytes a call).
+        let read = |n: u64| {
+            if !self.label_range_ok(offset, n) {
+                return Err(H_P2);
+            }
+            self.label.read_be(offset, n).map_err(|_| H_HARDWARE)
+        };
+        let value = match len {
+            8 => read(8),
+            4 => read(4),
+            2 => read(2),
+            1 => read(1),
+            _ => Err(H_P3),
+        };
+        match value {
+            Ok(v) => {
+                out.set_r4(v);
+                H_SUCCESS
+            }
+            Err(status) => status,
         }
-        if !self.label_range_ok(offset, len) {
-            return H_P2.into();
-        }
-        let mut buf = [0u8; 8];
-        let buf = &mut buf[..len as usize];
-        if self.label.read(offset, buf).is_err() {
-            return H_HARDWARE.into();
-        }
-        Outcome::with(H_SUCCESS, Outputs::r4(BigEndian::read_uint(buf, buf.len())))
     }
 
     /// H_SCM_WRITE_METADATA: store the low `len` bytes of `data` big-endian.
-    pub fn h_scm_write_metadata(&mut self, offset: u64, data: u64, len: u64) -> Outcome {
-        if !matches!(len, 1 | 2 | 4 | 8) {
-            // QEMU answers H_P4 here but H_P3 for the same fault on read.
-            return H_P4.into();
-        }
-        if !self.label_range_ok(offset, len) || self.spec.readonly {
-            return H_P2.into();
-        }
-        if len < 8 && data >> (len * 8) != 0 {
+    #[inline]
+    pub fn h_scm_write_metadata(&mut self, offset: u64, data: u64, len: u64) -> ReturnCode {
+        let (range_ok, readonly) = (|n| self.label_range_ok(offset, n), self.spec.readonly);
+        let fits = |n: u64| {
+            if !range_ok(n) || readonly {
+                return Err(H_P2);
+            }
             // QEMU reports stray high bits as H_P2 although data is r6.
-            return H_P2.into();
+            if n < 8 && data >> (n * 8) != 0 {
+                return Err(H_P2);
+            }
+            Ok(n)
+        };
+        let n = match len {
+            8 => fits(8),
+            4 => fits(4),
+            2 => fits(2),
+            1 => fits(1),
+            // QEMU answers H_P4 here but H_P3 for the same fault on read.
+            _ => Err(H_P4),
+        };
+        match n {
+            Ok(n) => match self.label.write_be(offset, data, n) {
+                Ok(()) => H_SUCCESS,
+                Err(_) => H_HARDWARE,
+            },
+            Err(status) => status,
         }
-        let mut buf = [0u8; 8];
-        let buf = &mut buf[..len as usize];
-        BigEndian::write_uint(buf, data, buf.len());
-        if self.label.write(offset, buf).is_err() {
-            return H_HARDWARE.into();
-        }
-        H_SUCCESS.into()
     }
 
+    #[inline(always)]
     fn label_range_ok(&self, offset: u64, len: u64) -> bool {
         offset
             .checked_add(len)
@@ -616,7 +638,8 @@ impl<L: LabelStore> Device<L> {
         count: u64,
         target: u64,
         token: u64,
-    ) -> Outcome {
+        out: &mut impl OutRegs,
+    ) -> ReturnCode {
         let total = self.spec.blocks();
         let resumed = match (ctx.profile, token) {
             (_, 0) => None,
@@ -627,30 +650,25 @@ impl<L: LabelStore> Device<L> {
             (Profile::Qemu, _) => return H_P5.into(),
         };
         if target != BIND_ANY_ADDR {
-            return H_OVERLAP.into();
+            return H_OVERLAP;
         }
         if start > total {
-            return H_P2.into();
+            return H_P2;
         }
         if start.checked_add(count).is_none_or(|end| end > total) {
-            return H_P3.into();
+            return H_P3;
         }
         let addr = self.block_addr(start);
         if ctx.profile == Profile::Qemu {
-            return Outcome::with(
-                H_SUCCESS,
-                Outputs {
-                    r4: None,
-                    r5: Some(addr),
-                    r6: Some(count),
-                },
-            );
+            out.set_r5(addr);
+            out.set_r6(count);
+            return H_SUCCESS;
         }
         let mut progress = match resumed {
             Some(p) => p,
             None => {
                 if self.state.bindings.intersects(start, count) {
-                    return H_OVERLAP.into();
+                    return H_OVERLAP;
                 }
                 BindProgress {
                     token: 0,
@@ -674,7 +692,7 @@ impl<L: LabelStore> Device<L> {
         if step > 0 {
             let first = start + progress.done;
             if self.state.bindings.insert(first, step).is_err() {
-                return H_TOO_BIG.into();
+                return H_TOO_BIG;
             }
             ctx.host.bound(self.spec.slot, self.block_addr(first), step);
             progress.done += step;
@@ -684,24 +702,16 @@ impl<L: LabelStore> Device<L> {
             self.state.bind_token = self.state.bind_token.wrapping_add(1).max(1);
             progress.token = self.state.bind_token;
             self.state.bind_progress = Some(progress);
-            return Outcome::with(
-                H_BUSY,
-                Outputs {
-                    r4: Some(progress.token),
-                    r5: Some(addr),
-                    r6: Some(progress.done),
-                },
-            );
+            out.set_r4(progress.token);
+            out.set_r5(addr);
+            out.set_r6(progress.done);
+            return H_BUSY;
         }
         self.state.bind_progress = None;
-        Outcome::with(
-            H_SUCCESS,
-            Outputs {
-                r4: Some(0),
-                r5: Some(addr),
-                r6: Some(count),
-            },
-        )
+        out.set_r4(0);
+        out.set_r5(addr);
+        out.set_r6(count);
+        H_SUCCESS
     }
 
     /// H_SCM_UNBIND_MEM: `count` blocks from guest address `addr`.
@@ -711,15 +721,16 @@ impl<L: LabelStore> Device<L> {
         addr: u64,
         count: u64,
         token: u64,
-    ) -> Outcome {
+        out: &mut impl OutRegs,
+    ) -> ReturnCode {
         if token != 0 {
-            return H_P4.into();
+            return H_P4;
         }
         if addr % SCM_BLOCK_SIZE != 0 {
-            return H_P2.into();
+            return H_P2;
         }
         let Some(len) = count.checked_mul(SCM_BLOCK_SIZE).filter(|_| count > 0) else {
-            return H_P3.into();
+            return H_P3;
         };
         // QEMU asserts when addr + len wraps (range_init_nofail); checked here.
         let base = self.spec.addr;
@@ -728,7 +739,7 @@ impl<L: LabelStore> Device<L> {
                 .checked_add(len)
                 .is_some_and(|end| end <= base + self.spec.data_size());
         if !inside {
-            return H_P3.into();
+            return H_P3;
         }
         if ctx.profile == Profile::Papr {
             let first = (addr - base) / SCM_BLOCK_SIZE;
@@ -738,18 +749,12 @@ impl<L: LabelStore> Device<L> {
                 ctx.host.unbound(slot, dev_base + s * SCM_BLOCK_SIZE, n)
             });
             if r.is_err() {
-                return H_TOO_BIG.into();
+                return H_TOO_BIG;
             }
             self.state.bind_progress = None;
         }
-        Outcome::with(
-            H_SUCCESS,
-            Outputs {
-                r4: None,
-                r5: Some(count),
-                r6: None,
-            },
-        )
+        out.set_r5(count);
+        H_SUCCESS
     }
 
     /// Unbinds every block (H_SCM_UNBIND_ALL); returns the r5 count: all the
@@ -774,14 +779,15 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// H_SCM_QUERY_BLOCK_MEM_BINDING (`papr`): the address of a bound block.
-    pub fn h_scm_query_block_mem_binding(&self, block: u64) -> Outcome {
+    pub fn h_scm_query_block_mem_binding(&self, block: u64, out: &mut impl OutRegs) -> ReturnCode {
         if block >= self.spec.blocks() {
-            return H_P2.into();
+            return H_P2;
         }
         if !self.state.bindings.contains(block) {
-            return H_NOT_FOUND.into();
+            return H_NOT_FOUND;
         }
-        Outcome::with(H_SUCCESS, Outputs::r4(self.block_addr(block)))
+        out.set_r4(self.block_addr(block));
+        H_SUCCESS
     }
 
     /// The bound block holding guest address `addr`, if any.
@@ -795,19 +801,14 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// H_SCM_HEALTH: r4 the bitmap, r5 the bits this implementation reports.
-    pub fn h_scm_health(&self, profile: Profile) -> Outcome {
+    pub fn h_scm_health(&self, profile: Profile, out: &mut impl OutRegs) -> ReturnCode {
         let mask = match profile {
             Profile::Qemu => HealthBits::PAPR_PMEM_UNARMED,
             Profile::Papr => PAPR_HEALTH_MASK,
         };
-        Outcome::with(
-            H_SUCCESS,
-            Outputs {
-                r4: Some(self.health(profile).bits()),
-                r5: Some(mask.bits()),
-                r6: None,
-            },
-        )
+        out.set_r4(self.health(profile).bits());
+        out.set_r5(mask.bits());
+        H_SUCCESS
     }
 
     /// H_SCM_PERFORMANCE_STATS (`papr`): the size query `(0, 0)`, all stats
@@ -817,12 +818,13 @@ impl<L: LabelStore> Device<L> {
         ctx: Ctx<'_, H>,
         buf: u64,
         size: u64,
-    ) -> Outcome {
+        out: &mut impl OutRegs,
+    ) -> ReturnCode {
         // A host without guest memory cannot fill any buffer: say "no
         // statistics" (Linux: quiet, no PMU) instead of a size that every
         // later read fails.
         if !ctx.host.has_memory() {
-            return H_UNSUPPORTED.into();
+            return H_UNSUPPORTED;
         }
         match self.state.faults.stats {
             StatsMode::Enabled => {}
@@ -830,27 +832,28 @@ impl<L: LabelStore> Device<L> {
             StatsMode::Authority => return H_AUTHORITY.into(),
         }
         if buf == 0 && size == 0 {
-            return Outcome::with(H_SUCCESS, Outputs::r4(SCMSTATS_ALL_SIZE));
+            out.set_r4(SCMSTATS_ALL_SIZE);
+            return H_SUCCESS;
         }
         if size < SCMSTATS_HEADER_SIZE {
-            return H_P3.into();
+            return H_P3;
         }
         if buf.checked_add(size).is_none() {
-            return H_P2.into();
+            return H_P2;
         }
         let mem = ctx.host;
         let mut hdr = [0u8; SCMSTATS_HEADER_SIZE as usize];
         if mem.read_guest(buf, &mut hdr).is_err() {
-            return H_P2.into();
+            return H_P2;
         }
         if hdr[..8] != SCMSTATS_EYECATCHER || BigEndian::read_u32(&hdr[8..12]) != SCMSTATS_VERSION {
-            return H_P2.into();
+            return H_P2;
         }
         let slot = self.spec.slot;
         let count = u64::from(BigEndian::read_u32(&hdr[12..16]));
         if count == 0 {
             if size < SCMSTATS_ALL_SIZE {
-                return H_P3.into();
+                return H_P3;
             }
             let mut out = [0u8; SCMSTATS_ALL_SIZE as usize];
             out[..8].copy_from_slice(&SCMSTATS_EYECATCHER);
@@ -861,16 +864,16 @@ impl<L: LabelStore> Device<L> {
                 BigEndian::write_u64(&mut entry[8..], mem.stat(slot, id));
             }
             if mem.write_guest(buf, &out).is_err() {
-                return H_P2.into();
+                return H_P2;
             }
-            return H_SUCCESS.into();
+            return H_SUCCESS;
         }
         // The guest chooses the count (up to 2^32 - 1) and the loop below runs
         // with the device locked, so a request for more entries than there are
         // statistics is refused like a buffer that cannot hold the answer:
         // H_P3. Linux asks for one id at a time (or all, count 0).
         if count > STAT_IDS.len() as u64 || request_size(count).is_none_or(|need| need > size) {
-            return H_P3.into();
+            return H_P3;
         }
         // count <= 16 <= (size - 16) / 16, every entry is in the buffer the
         // guest owns; each one costs two small guest-memory accesses.
@@ -878,22 +881,28 @@ impl<L: LabelStore> Device<L> {
             let at = buf + SCMSTATS_HEADER_SIZE + i * SCMSTATS_ENTRY_SIZE;
             let mut id = [0u8; 8];
             if mem.read_guest(at, &mut id).is_err() {
-                return H_P2.into();
+                return H_P2;
             }
             if !is_known_stat(&id) {
-                return Outcome::with(H_PARTIAL, Outputs::r4(u64::from_be_bytes(id)));
+                out.set_r4(u64::from_be_bytes(id));
+                return H_PARTIAL;
             }
             let value = mem.stat(slot, &id).to_be_bytes();
             if mem.write_guest(at + 8, &value).is_err() {
-                return H_P2.into();
+                return H_P2;
             }
         }
-        H_SUCCESS.into()
+        H_SUCCESS
     }
 
     /// H_SCM_FLUSH: start a flush (token 0) or poll one (the token the guest
     /// got back in r4).
-    pub fn h_scm_flush<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>, token: u64) -> Outcome {
+    pub fn h_scm_flush<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        token: u64,
+        out: &mut impl OutRegs,
+    ) -> ReturnCode {
         match self.spec.flush {
             FlushMode::None => return H_PARAMETER.into(),
             FlushMode::PmemBacked if token == 0 => return H_UNSUPPORTED.into(),
@@ -907,11 +916,12 @@ impl<L: LabelStore> Device<L> {
                 // only), a tight spin, but sleeps for a long-busy hint and
                 // then passes r4 = 0 back, which starts a fresh request. It is
                 // also the code QEMU answers every new request with.
-                return Outcome::with(H_LONG_BUSY_ORDER_10_MSEC, Outputs::r4(0));
+                out.set_r4(0);
+                return H_LONG_BUSY_ORDER_10_MSEC;
             };
             let Some(t) = self.state.flush_token.checked_add(1) else {
                 // QEMU asserts; 2^64 requests cannot happen in practice.
-                return H_HARDWARE.into();
+                return H_HARDWARE;
             };
             self.state.flush_token = t;
             // The label area lives in our store: make it durable first.
@@ -950,26 +960,30 @@ impl<L: LabelStore> Device<L> {
             }
         };
         let Some(rec) = self.state.flushes[i].as_mut() else {
-            return H_HARDWARE.into();
+            return H_HARDWARE;
         };
         let t = rec.token;
         let order = match ctx.profile {
             Profile::Qemu => H_LONG_BUSY_ORDER_10_MSEC,
             Profile::Papr => self.state.faults.flush_order,
         };
-        let pending = Outcome::with(order, Outputs::r4(t));
+        // Still pending: the token back in r4 and a long-busy hint.
+        let pending = |out: &mut _| {
+            OutRegs::set_r4(out, t);
+            order
+        };
         if rec.fresh {
             rec.fresh = false;
-            return pending;
+            return pending(out);
         }
         if rec.hold > 0 {
             rec.hold -= 1;
-            return pending;
+            return pending(out);
         }
         let result = match rec.result {
             Some(r) => r,
             None => match ctx.host.poll_flush(slot, t) {
-                FlushStatus::Pending => return pending,
+                FlushStatus::Pending => return pending(out),
                 FlushStatus::Done(ok) => {
                     if ok {
                         H_SUCCESS
@@ -988,7 +1002,7 @@ impl<L: LabelStore> Device<L> {
             // it is the only failure a flush can complete with.
             self.state.health |= HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY;
         }
-        result.into()
+        result
     }
 }
 

@@ -355,6 +355,97 @@ impl Outputs {
     }
 }
 
+/// Where a handler writes its output registers: the register file itself
+/// on the hcall path (r4 is `regs[0]`), or [`Outputs`] for the typed calls,
+/// which record which registers were written. A handler writes its outputs
+/// only once it knows the call succeeds (or is pending): an error writes
+/// none, as in QEMU.
+pub trait OutRegs {
+    /// Writes r4.
+    fn set_r4(&mut self, v: u64);
+    /// Writes r5.
+    fn set_r5(&mut self, v: u64);
+    /// Writes r6.
+    fn set_r6(&mut self, v: u64);
+}
+
+impl OutRegs for Regs {
+    #[inline(always)]
+    fn set_r4(&mut self, v: u64) {
+        self[0] = v;
+    }
+    #[inline(always)]
+    fn set_r5(&mut self, v: u64) {
+        self[1] = v;
+    }
+    #[inline(always)]
+    fn set_r6(&mut self, v: u64) {
+        self[2] = v;
+    }
+}
+
+impl OutRegs for Outputs {
+    #[inline]
+    fn set_r4(&mut self, v: u64) {
+        self.r4 = Some(v);
+    }
+    #[inline]
+    fn set_r5(&mut self, v: u64) {
+        self.r5 = Some(v);
+    }
+    #[inline]
+    fn set_r6(&mut self, v: u64) {
+        self.r6 = Some(v);
+    }
+}
+
+/// An hcall's registers as a handler sees them: the inputs r4..r12 and a
+/// place for the outputs. On the hcall path both are the guest's register
+/// file itself (one pointer, no copy); the typed calls use [`TypedFrame`],
+/// which records the outputs apart from the inputs.
+pub trait Frame: OutRegs {
+    /// r4..r12 as the guest passed them.
+    fn input(&self) -> &Regs;
+}
+
+impl Frame for Regs {
+    #[inline(always)]
+    fn input(&self) -> &Regs {
+        self
+    }
+}
+
+/// A [`Frame`] for typed calls: the inputs, and the outputs written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TypedFrame {
+    /// r4..r12.
+    pub args: Regs,
+    /// What the handler wrote.
+    pub out: Outputs,
+}
+
+impl OutRegs for TypedFrame {
+    #[inline]
+    fn set_r4(&mut self, v: u64) {
+        self.out.r4 = Some(v);
+    }
+    #[inline]
+    fn set_r5(&mut self, v: u64) {
+        self.out.r5 = Some(v);
+    }
+    #[inline]
+    fn set_r6(&mut self, v: u64) {
+        self.out.r6 = Some(v);
+    }
+}
+
+impl Frame for TypedFrame {
+    #[inline]
+    fn input(&self) -> &Regs {
+        &self.args
+    }
+}
+
 /// The result of one SCM hcall: the r3 status and the output registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -530,6 +621,75 @@ impl Request {
             },
             _ => return None,
         })
+    }
+
+    /// The input registers r4.. of this request (the inverse of
+    /// [`decode`](Self::decode)).
+    pub const fn to_regs(&self) -> Regs {
+        let mut r = [0u64; 9];
+        match *self {
+            Request::ReadMetadata { drc, offset, len } => {
+                r[0] = drc;
+                r[1] = offset;
+                r[2] = len;
+            }
+            Request::WriteMetadata {
+                drc,
+                offset,
+                data,
+                len,
+            } => {
+                r[0] = drc;
+                r[1] = offset;
+                r[2] = data;
+                r[3] = len;
+            }
+            Request::BindMem {
+                drc,
+                start,
+                count,
+                target,
+                token,
+            } => {
+                r[0] = drc;
+                r[1] = start;
+                r[2] = count;
+                r[3] = target;
+                r[4] = token;
+            }
+            Request::UnbindMem {
+                drc,
+                addr,
+                count,
+                token,
+            } => {
+                r[0] = drc;
+                r[1] = addr;
+                r[2] = count;
+                r[3] = token;
+            }
+            Request::QueryBlockMemBinding { drc, block } => {
+                r[0] = drc;
+                r[1] = block;
+            }
+            Request::QueryLogicalMemBinding { addr } => r[0] = addr,
+            Request::UnbindAll { scope, drc, token } => {
+                r[0] = scope;
+                r[1] = drc;
+                r[2] = token;
+            }
+            Request::Health { drc } => r[0] = drc,
+            Request::PerformanceStats { drc, buf, size } => {
+                r[0] = drc;
+                r[1] = buf;
+                r[2] = size;
+            }
+            Request::Flush { drc, token } => {
+                r[0] = drc;
+                r[1] = token;
+            }
+        }
+        r
     }
 
     /// The opcode of this request.

@@ -44,6 +44,76 @@ pub trait LabelStore {
     fn flush(&mut self) -> Result<(), LabelError> {
         Ok(())
     }
+
+    /// Reads `len` (1, 2, 4 or 8) bytes at `offset` as a big-endian number:
+    /// the H_SCM_READ_METADATA access. In-memory stores override it with a
+    /// fixed-size load; this default reads into the low end of a u64.
+    #[inline]
+    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+        let mut b = [0u8; 8];
+        let n = len.min(8) as usize;
+        self.read(offset, &mut b[8 - n..])?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    /// Writes the low `len` (1, 2, 4 or 8) bytes of `value` big-endian at
+    /// `offset`: the H_SCM_WRITE_METADATA access.
+    #[inline]
+    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+        let b = value.to_be_bytes();
+        let n = len.min(8) as usize;
+        self.write(offset, &b[8 - n..])
+    }
+}
+
+/// The fixed-size big-endian load behind H_SCM_READ_METADATA for in-memory
+/// label areas: one bounds check and one load, no length-generic copy (the
+/// guest reads its whole label area 8 bytes a call at every probe).
+#[inline(always)]
+fn load_be(bytes: &[u8], offset: u64, len: u64) -> Result<u64, LabelError> {
+    #[inline(always)]
+    fn get<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+        bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+    }
+    let err = || LabelError::OutOfRange {
+        offset,
+        len: len as usize,
+        size: bytes.len() as u64,
+    };
+    let at = usize::try_from(offset).map_err(|_| err())?;
+    let v = match len {
+        8 => get::<8>(bytes, at).map(u64::from_be_bytes),
+        4 => get::<4>(bytes, at).map(|b| u64::from(u32::from_be_bytes(b))),
+        2 => get::<2>(bytes, at).map(|b| u64::from(u16::from_be_bytes(b))),
+        1 => get::<1>(bytes, at).map(|b| u64::from(b[0])),
+        _ => None,
+    };
+    v.ok_or_else(err)
+}
+
+/// The fixed-size big-endian store behind H_SCM_WRITE_METADATA.
+#[inline(always)]
+fn store_be(bytes: &mut [u8], offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+    #[inline(always)]
+    fn put<const N: usize>(bytes: &mut [u8], at: usize, v: [u8; N]) -> Option<()> {
+        bytes.get_mut(at..at.checked_add(N)?)?.copy_from_slice(&v);
+        Some(())
+    }
+    let size = bytes.len() as u64;
+    let err = || LabelError::OutOfRange {
+        offset,
+        len: len as usize,
+        size,
+    };
+    let at = usize::try_from(offset).map_err(|_| err())?;
+    let done = match len {
+        8 => put(bytes, at, value.to_be_bytes()),
+        4 => put(bytes, at, (value as u32).to_be_bytes()),
+        2 => put(bytes, at, (value as u16).to_be_bytes()),
+        1 => put(bytes, at, [value as u8]),
+        _ => None,
+    };
+    done.ok_or_else(err)
 }
 
 /// A borrowed store is a store: a VMM keeps ownership and lends it.
@@ -59,6 +129,14 @@ impl<L: LabelStore + ?Sized> LabelStore for &mut L {
     #[inline]
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
         (**self).write(offset, data)
+    }
+    #[inline]
+    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+        (**self).read_be(offset, len)
+    }
+    #[inline]
+    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+        (**self).write_be(offset, value, len)
     }
     #[inline]
     fn flush(&mut self) -> Result<(), LabelError> {
@@ -96,6 +174,14 @@ impl<L: LabelStore + ?Sized> LabelStore for alloc::boxed::Box<L> {
     #[inline]
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
         (**self).write(offset, data)
+    }
+    #[inline]
+    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+        (**self).read_be(offset, len)
+    }
+    #[inline]
+    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+        (**self).write_be(offset, value, len)
     }
     #[inline]
     fn flush(&mut self) -> Result<(), LabelError> {
@@ -141,16 +227,29 @@ impl<'a> SliceLabelStore<'a> {
 }
 
 impl LabelStore for SliceLabelStore<'_> {
+    #[inline]
     fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
 
+    #[inline]
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
         read_bytes(self.bytes, offset, buf)
     }
 
+    #[inline]
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
         write_bytes(self.bytes, offset, data)
+    }
+
+    #[inline]
+    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+        load_be(self.bytes, offset, len)
+    }
+
+    #[inline]
+    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+        store_be(self.bytes, offset, value, len)
     }
 }
 
@@ -190,16 +289,29 @@ mod vec_store {
     }
 
     impl LabelStore for VecLabelStore {
+        #[inline]
         fn size(&self) -> u64 {
             self.bytes.len() as u64
         }
 
+        #[inline]
         fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
             super::read_bytes(&self.bytes, offset, buf)
         }
 
+        #[inline]
         fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
             super::write_bytes(&mut self.bytes, offset, data)
+        }
+
+        #[inline]
+        fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+            super::load_be(&self.bytes, offset, len)
+        }
+
+        #[inline]
+        fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+            super::store_be(&mut self.bytes, offset, value, len)
         }
     }
 }

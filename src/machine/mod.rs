@@ -16,7 +16,7 @@
 
 use crate::config::{MachineConfig, Profile};
 use crate::device::{Ctx, Device};
-use crate::drc::DrcIndex;
+use crate::drc::PMEM_DRC_BASE;
 use crate::hcall::*;
 use crate::host::{Host, NoHost};
 use crate::label::LabelStore;
@@ -36,6 +36,11 @@ pub use self::slots::{LocalSlots, SlotTable};
 #[derive(Debug)]
 pub struct Machine<S, H = NoHost> {
     profile: Profile,
+    /// The DRC bits the profile looks at: the low 32 in `qemu` (QEMU's
+    /// `uint32_t drc_index = args[0]`), all 64 in `papr`.
+    drc_mask: u64,
+    /// `slots.slot_count()`, fixed for a table's life: one load per check.
+    slot_count: u32,
     slots: S,
     host: H,
 }
@@ -56,6 +61,11 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     pub fn with_host(config: &MachineConfig, slots: S, host: H) -> Self {
         Machine {
             profile: config.profile,
+            drc_mask: match config.profile {
+                Profile::Qemu => 0xFFFF_FFFF,
+                Profile::Papr => u64::MAX,
+            },
+            slot_count: slots.slot_count(),
             slots,
             host,
         }
@@ -118,86 +128,161 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// assert_eq!(machine.handle(0x58, &mut regs), None);
     /// # Ok::<(), papr_scm::config::ConfigError>(())
     /// ```
+    #[inline]
     pub fn handle(&self, opcode: u64, regs: &mut Regs) -> Option<ReturnCode> {
-        let req = Request::decode(opcode, regs)?;
-        let outcome = self.call(req);
-        outcome.out.apply(regs);
-        Some(outcome.status)
+        // A jump table over [0x3E4, 0x418] and one compare for H_SCM_FLUSH
+        // (0x44C): every other hcall, most of a guest's, is back with the
+        // VMM after four instructions. One non-inlined function per hcall
+        // (below), so each call pays only its own handler's register saves;
+        // the inputs are read first, then the handler writes its outputs
+        // straight into `regs`.
+        Some(match opcode {
+            H_SCM_READ_METADATA => self.read_metadata(regs),
+            H_SCM_WRITE_METADATA => self.write_metadata(regs),
+            H_SCM_BIND_MEM => self.bind_mem(regs),
+            H_SCM_UNBIND_MEM => self.unbind_mem(regs),
+            H_SCM_QUERY_BLOCK_MEM_BINDING => self.query_block(regs),
+            H_SCM_QUERY_LOGICAL_MEM_BINDING => self.query_logical(regs),
+            H_SCM_UNBIND_ALL => self.unbind_all(regs),
+            H_SCM_HEALTH => self.health(regs),
+            H_SCM_PERFORMANCE_STATS => self.performance_stats(regs),
+            H_SCM_FLUSH => self.flush(regs),
+            _ => return None,
+        })
     }
 
-    /// Runs one decoded hcall.
+    /// Runs one decoded hcall: the typed form of [`handle`](Self::handle),
+    /// with the outputs it wrote.
     pub fn call(&self, req: Request) -> Outcome {
-        let ctx = Ctx {
+        let mut f = TypedFrame {
+            args: req.to_regs(),
+            out: Outputs::NONE,
+        };
+        let status = match req.opcode() {
+            H_SCM_READ_METADATA => self.read_metadata(&mut f),
+            H_SCM_WRITE_METADATA => self.write_metadata(&mut f),
+            H_SCM_BIND_MEM => self.bind_mem(&mut f),
+            H_SCM_UNBIND_MEM => self.unbind_mem(&mut f),
+            H_SCM_QUERY_BLOCK_MEM_BINDING => self.query_block(&mut f),
+            H_SCM_QUERY_LOGICAL_MEM_BINDING => self.query_logical(&mut f),
+            H_SCM_UNBIND_ALL => self.unbind_all(&mut f),
+            H_SCM_HEALTH => self.health(&mut f),
+            H_SCM_PERFORMANCE_STATS => self.performance_stats(&mut f),
+            _ => self.flush(&mut f),
+        };
+        Outcome::with(status, f.out)
+    }
+
+    fn ctx(&self) -> Ctx<'_, H> {
+        Ctx {
             profile: self.profile,
             host: &self.host,
-        };
-        let qemu = self.profile == Profile::Qemu;
-        match req {
-            Request::ReadMetadata { drc, offset, len } => {
-                self.on_device(drc, |d| d.h_scm_read_metadata(offset, len))
-            }
-            Request::WriteMetadata {
-                drc,
-                offset,
-                data,
-                len,
-            } => self.on_device(drc, |d| d.h_scm_write_metadata(offset, data, len)),
-            Request::BindMem {
-                drc,
-                start,
-                count,
-                target,
-                token,
-            } => self.on_device(drc, |d| d.h_scm_bind_mem(ctx, start, count, target, token)),
-            Request::UnbindMem {
-                drc,
-                addr,
-                count,
-                token,
-            } => self.on_device(drc, |d| d.h_scm_unbind_mem(ctx, addr, count, token)),
-            // QEMU has no handler for these: its dispatcher answers H_FUNCTION
-            // before looking at any argument (spapr_hypercall).
-            Request::QueryBlockMemBinding { .. }
-            | Request::QueryLogicalMemBinding { .. }
-            | Request::PerformanceStats { .. }
-                if qemu =>
-            {
-                H_FUNCTION.into()
-            }
-            Request::QueryBlockMemBinding { drc, block } => {
-                self.on_device(drc, |d| d.h_scm_query_block_mem_binding(block))
-            }
-            Request::QueryLogicalMemBinding { addr } => self.query_logical(addr),
-            Request::UnbindAll { scope, drc, token } => self.unbind_all(ctx, scope, drc, token),
-            Request::Health { drc } => self.on_device(drc, |d| d.h_scm_health(self.profile)),
-            Request::PerformanceStats { drc, buf, size } => {
-                self.on_device(drc, |d| d.h_scm_performance_stats(ctx, buf, size))
-            }
-            Request::Flush { drc, token } => self.on_device(drc, |d| d.h_scm_flush(ctx, token)),
         }
     }
 
     /// The slot a guest DRC index names, if it is a PMEM index of this
-    /// machine; O(1).
+    /// machine: one subtraction and one compare. PMEM indexes are
+    /// `0x9000_0000 + slot` (QEMU `SPAPR_DR_CONNECTOR_TYPE_SHIFT` 28, type 9);
+    /// the `qemu` profile looks at the low 32 bits only, as QEMU's
+    /// `uint32_t drc_index = args[0]` does, `papr` at all 64.
+    #[inline(always)]
     pub fn slot_of(&self, drc: u64) -> Option<u32> {
-        let d = DrcIndex::from_reg(drc, self.profile == Profile::Papr)?;
-        (d.slot() < self.slots.slot_count()).then_some(d.slot())
+        let slot = (drc & self.drc_mask).wrapping_sub(u64::from(PMEM_DRC_BASE));
+        (slot < u64::from(self.slot_count)).then_some(slot as u32)
     }
 
     /// Runs a handler on the device `drc` names; an unknown index, a
     /// non-PMEM index or an empty slot gets H_PARAMETER (QEMU's "valid PMEM
     /// DRC" test).
-    fn on_device(&self, drc: u64, f: impl FnOnce(&mut Device<S::Label>) -> Outcome) -> Outcome {
-        self.slot_of(drc)
-            .and_then(|slot| self.slots.with_slot(slot, f))
-            .unwrap_or(Outcome::status(H_PARAMETER))
+    #[inline(always)]
+    fn on_device(
+        &self,
+        drc: u64,
+        f: impl FnOnce(&mut Device<S::Label>) -> ReturnCode,
+    ) -> ReturnCode {
+        match self.slot_of(drc) {
+            Some(slot) => self.slots.with_slot(slot, f).unwrap_or(H_PARAMETER),
+            None => H_PARAMETER,
+        }
     }
 
-    fn unbind_all(&self, ctx: Ctx<'_, H>, scope: u64, drc: u64, token: u64) -> Outcome {
+    #[inline(never)]
+    fn read_metadata(&self, f: &mut impl Frame) -> ReturnCode {
+        let [drc, offset, len, ..] = *f.input();
+        self.on_device(drc, |d| d.h_scm_read_metadata(offset, len, f))
+    }
+
+    #[inline(never)]
+    fn write_metadata(&self, f: &mut impl Frame) -> ReturnCode {
+        let [drc, offset, data, len, ..] = *f.input();
+        self.on_device(drc, |d| d.h_scm_write_metadata(offset, data, len))
+    }
+
+    #[inline(never)]
+    fn bind_mem(&self, f: &mut impl Frame) -> ReturnCode {
+        let [drc, start, count, target, token, ..] = *f.input();
+        let ctx = self.ctx();
+        self.on_device(drc, |d| {
+            d.h_scm_bind_mem(ctx, start, count, target, token, f)
+        })
+    }
+
+    #[inline(never)]
+    fn unbind_mem(&self, f: &mut impl Frame) -> ReturnCode {
+        let [drc, addr, count, token, ..] = *f.input();
+        let ctx = self.ctx();
+        self.on_device(drc, |d| d.h_scm_unbind_mem(ctx, addr, count, token, f))
+    }
+
+    /// QEMU has no handler for the QUERY calls and PERFORMANCE_STATS: its
+    /// dispatcher answers H_FUNCTION before looking at any argument
+    /// (`spapr_hypercall`).
+    #[inline(always)]
+    fn qemu_has_no_handler(&self) -> bool {
+        self.profile == Profile::Qemu
+    }
+
+    #[inline(never)]
+    fn query_block(&self, f: &mut impl Frame) -> ReturnCode {
+        if self.qemu_has_no_handler() {
+            return H_FUNCTION;
+        }
+        let [drc, block, ..] = *f.input();
+        self.on_device(drc, |d| d.h_scm_query_block_mem_binding(block, f))
+    }
+
+    #[inline(never)]
+    fn health(&self, f: &mut impl Frame) -> ReturnCode {
+        let drc = f.input()[0];
+        let profile = self.profile;
+        self.on_device(drc, |d| d.h_scm_health(profile, f))
+    }
+
+    #[inline(never)]
+    fn performance_stats(&self, f: &mut impl Frame) -> ReturnCode {
+        if self.qemu_has_no_handler() {
+            return H_FUNCTION;
+        }
+        let [drc, buf, size, ..] = *f.input();
+        let ctx = self.ctx();
+        self.on_device(drc, |d| d.h_scm_performance_stats(ctx, buf, size, f))
+    }
+
+    #[inline(never)]
+    fn flush(&self, f: &mut impl Frame) -> ReturnCode {
+        let [drc, token, ..] = *f.input();
+        let ctx = self.ctx();
+        self.on_device(drc, |d| d.h_scm_flush(ctx, token, f))
+    }
+
+    #[inline(never)]
+    fn unbind_all(&self, out: &mut impl Frame) -> ReturnCode {
+        let [scope, drc, token, ..] = *out.input();
         // QEMU checks the token before the scope.
         if token != 0 {
-            return H_P4.into();
+            return H_P4;
         }
+        let ctx = self.ctx();
         let count = match scope {
             H_UNBIND_SCOPE_DRC => {
                 let n = self
@@ -205,48 +290,41 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     .and_then(|slot| self.slots.with_slot(slot, |d| d.unbind_all(ctx)));
                 match n {
                     Some(n) => n,
-                    None => return H_P2.into(),
+                    None => return H_P2,
                 }
             }
             H_UNBIND_SCOPE_ALL => (0..self.slots.slot_count())
                 .filter_map(|slot| self.slots.with_slot(slot, |d| d.unbind_all(ctx)))
                 .fold(0u64, u64::saturating_add),
-            _ => return H_PARAMETER.into(),
+            _ => return H_PARAMETER,
         };
         // The guest reads r4 as the continue token; QEMU leaves the scope
         // there, the papr profile says "done" explicitly.
-        let r4 = match self.profile {
-            Profile::Qemu => None,
-            Profile::Papr => Some(0),
-        };
-        Outcome::with(
-            H_SUCCESS,
-            Outputs {
-                r4,
-                r5: Some(count),
-                r6: None,
-            },
-        )
+        if self.profile == Profile::Papr {
+            out.set_r4(0);
+        }
+        out.set_r5(count);
+        H_SUCCESS
     }
 
-    fn query_logical(&self, addr: u64) -> Outcome {
+    #[inline(never)]
+    fn query_logical(&self, out: &mut impl Frame) -> ReturnCode {
+        if self.qemu_has_no_handler() {
+            return H_FUNCTION;
+        }
+        let addr = out.input()[0];
         for slot in 0..self.slots.slot_count() {
             let hit = self
                 .slots
                 .with_slot(slot, |d| d.block_at(addr).map(|b| (d.spec().drc.raw(), b)))
                 .flatten();
             if let Some((drc, block)) = hit {
-                return Outcome::with(
-                    H_SUCCESS,
-                    Outputs {
-                        r4: Some(u64::from(drc)),
-                        r5: Some(block),
-                        r6: None,
-                    },
-                );
+                out.set_r4(u64::from(drc));
+                out.set_r5(block);
+                return H_SUCCESS;
             }
         }
-        H_NOT_FOUND.into()
+        H_NOT_FOUND
     }
 
     /// H_SCM_READ_METADATA as a typed call.

@@ -40,22 +40,29 @@ pub trait SlotTable {
 #[derive(Debug)]
 pub struct LocalSlots<'a, L> {
     cells: &'a [RefCell<Option<Device<L>>>],
+    /// `cells.len()`, at most `u32::MAX`: kept so the DRC check is one load.
+    count: u32,
 }
 
 impl<'a, L: LabelStore> LocalSlots<'a, L> {
     /// One cell per slot; `cells.len()` is the slot count.
     pub fn new(cells: &'a [RefCell<Option<Device<L>>>]) -> Self {
-        LocalSlots { cells }
+        LocalSlots {
+            cells,
+            count: u32::try_from(cells.len()).unwrap_or(u32::MAX),
+        }
     }
 }
 
 impl<L: LabelStore> SlotTable for LocalSlots<'_, L> {
     type Label = L;
 
+    #[inline]
     fn slot_count(&self) -> u32 {
-        u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
+        self.count
     }
 
+    #[inline]
     fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
         let cell = self.cells.get(slot as usize)?;
         let mut dev = cell.try_borrow_mut().ok()?;
@@ -69,8 +76,11 @@ pub use self::shared::{InsertError, InsertErrorKind, SharedSlots};
 #[cfg(feature = "std")]
 mod shared {
     use std::boxed::Box;
-    use std::sync::Mutex;
     use std::vec::Vec;
+
+    // parking_lot: a lock and an unlock are one atomic each, without std's
+    // poison bookkeeping (a thread-local read per lock) on every hcall.
+    use parking_lot::Mutex;
 
     use thiserror::Error;
 
@@ -111,7 +121,8 @@ mod shared {
         }
     }
 
-    /// Slots behind one `Mutex` each: `Sync`, for multi-vCPU VMMs.
+    /// Slots behind one mutex each (`parking_lot`): `Sync`, for multi-vCPU
+    /// VMMs; vCPUs on different devices never wait on each other.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -169,7 +180,7 @@ mod shared {
                     device: Box::new(device),
                 });
             };
-            let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = cell.lock();
             if g.is_some() {
                 return Err(InsertError {
                     slot,
@@ -184,23 +195,24 @@ mod shared {
         /// Takes the device out of `slot`.
         pub fn remove(&self, slot: u32) -> Option<Device<L>> {
             let cell = self.cells.get(slot as usize)?;
-            cell.lock().unwrap_or_else(|e| e.into_inner()).take()
+            cell.lock().take()
         }
     }
 
     impl<L: LabelStore> SlotTable for SharedSlots<L> {
         type Label = L;
 
+        #[inline]
         fn slot_count(&self) -> u32 {
             u32::try_from(self.cells.len()).unwrap_or(u32::MAX)
         }
 
+        #[inline]
         fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
             let cell = self.cells.get(slot as usize)?;
-            // A handler never panics; if a host hook did, the device state is
-            // still consistent between hcalls, so keep serving it.
-            let mut g = cell.lock().unwrap_or_else(|e| e.into_inner());
-            g.as_mut().map(f)
+            // No poisoning: a handler never panics, and if a host hook did,
+            // the device state is still consistent between hcalls.
+            cell.lock().as_mut().map(f)
         }
     }
 }
