@@ -645,9 +645,9 @@ impl<L: LabelStore> Device<L> {
             (_, 0) => None,
             (Profile::Papr, t) => match self.state.bind_progress {
                 Some(p) if p.token == t && p.start == start && p.count == count => Some(p),
-                _ => return H_P5.into(),
+                _ => return H_P5,
             },
-            (Profile::Qemu, _) => return H_P5.into(),
+            (Profile::Qemu, _) => return H_P5,
         };
         if target != BIND_ANY_ADDR {
             return H_OVERLAP;
@@ -828,8 +828,8 @@ impl<L: LabelStore> Device<L> {
         }
         match self.state.faults.stats {
             StatsMode::Enabled => {}
-            StatsMode::Unsupported => return H_UNSUPPORTED.into(),
-            StatsMode::Authority => return H_AUTHORITY.into(),
+            StatsMode::Unsupported => return H_UNSUPPORTED,
+            StatsMode::Authority => return H_AUTHORITY,
         }
         if buf == 0 && size == 0 {
             out.set_r4(SCMSTATS_ALL_SIZE);
@@ -904,8 +904,8 @@ impl<L: LabelStore> Device<L> {
         out: &mut impl OutRegs,
     ) -> ReturnCode {
         match self.spec.flush {
-            FlushMode::None => return H_PARAMETER.into(),
-            FlushMode::PmemBacked if token == 0 => return H_UNSUPPORTED.into(),
+            FlushMode::None => return H_PARAMETER,
+            FlushMode::PmemBacked if token == 0 => return H_UNSUPPORTED,
             _ => {}
         }
         let slot = self.spec.slot;
@@ -956,7 +956,7 @@ impl<L: LabelStore> Device<L> {
                 .position(|r| r.is_some_and(|r| r.token == token));
             match found {
                 Some(i) => i,
-                None => return H_P2.into(),
+                None => return H_P2,
             }
         };
         let Some(rec) = self.state.flushes[i].as_mut() else {
