@@ -23,6 +23,7 @@ use crate::label::LabelStore;
 
 #[cfg(feature = "std")]
 mod build;
+mod index;
 mod slots;
 
 #[cfg(feature = "std")]
@@ -41,6 +42,8 @@ pub struct Machine<S, H = NoHost> {
     drc_mask: u64,
     /// `slots.slot_count()`, fixed for a table's life: one load per check.
     slot_count: u32,
+    /// Devices by address, and the slots that may hold bindings.
+    index: index::Index,
     slots: S,
     host: H,
 }
@@ -66,9 +69,18 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                 Profile::Papr => u64::MAX,
             },
             slot_count: slots.slot_count(),
+            index: index::Index::new(),
             slots,
             host,
         }
+    }
+
+    /// Re-indexes the devices by address. Needed only for a table without a
+    /// generation counter ([`LocalSlots`]) whose devices changed after the
+    /// machine was made; [`SharedSlots`] tells the machine itself.
+    pub fn reindex(&self) {
+        self.index
+            .rebuild(&self.slots, self.slots.generation().wrapping_add(1));
     }
 
     /// The hcall profile.
@@ -93,7 +105,14 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         slot: u32,
         f: impl FnOnce(&mut Device<S::Label>) -> R,
     ) -> Option<R> {
-        self.slots.with_slot(slot, f)
+        self.slots.with_slot(slot, |d| {
+            let r = f(d);
+            // The caller may have bound blocks (fault injection, a restore).
+            if d.bindings().count() > 0 {
+                self.index.mark_bound(slot);
+            }
+            r
+        })
     }
 
     /// The register-level entry for an hcall exit: `opcode` from r3, `regs`
@@ -223,7 +242,12 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         let [drc, start, count, target, token, ..] = *f.input();
         let ctx = self.ctx();
         self.on_device(drc, |d| {
-            d.h_scm_bind_mem(ctx, start, count, target, token, f)
+            let status = d.h_scm_bind_mem(ctx, start, count, target, token, f);
+            // Under the device's lock, before any UNBIND_ALL can look.
+            if d.bindings().count() > 0 {
+                self.index.mark_bound(d.spec().slot);
+            }
+            status
         })
     }
 
@@ -231,7 +255,13 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     fn unbind_mem(&self, f: &mut impl Frame) -> ReturnCode {
         let [drc, addr, count, token, ..] = *f.input();
         let ctx = self.ctx();
-        self.on_device(drc, |d| d.h_scm_unbind_mem(ctx, addr, count, token, f))
+        self.on_device(drc, |d| {
+            let status = d.h_scm_unbind_mem(ctx, addr, count, token, f);
+            if d.bindings().count() == 0 {
+                self.index.mark_unbound(d.spec().slot);
+            }
+            status
+        })
     }
 
     /// QEMU has no handler for the QUERY calls and PERFORMANCE_STATS: its
@@ -283,19 +313,31 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             return H_P4;
         }
         let ctx = self.ctx();
+        let unbind = |slot| {
+            self.slots.with_slot(slot, |d| {
+                let n = d.unbind_all(ctx);
+                self.index.mark_unbound(slot);
+                n
+            })
+        };
         let count = match scope {
-            H_UNBIND_SCOPE_DRC => {
-                let n = self
-                    .slot_of(drc)
-                    .and_then(|slot| self.slots.with_slot(slot, |d| d.unbind_all(ctx)));
-                match n {
-                    Some(n) => n,
-                    None => return H_P2,
-                }
+            H_UNBIND_SCOPE_DRC => match self.slot_of(drc).and_then(unbind) {
+                Some(n) => n,
+                None => return H_P2,
+            },
+            // QEMU's answer counts every device's blocks (it keeps no state);
+            // the papr profile visits only the slots that hold bindings.
+            H_UNBIND_SCOPE_ALL if self.profile == Profile::Qemu => {
+                self.index.refresh(&self.slots);
+                self.index.total_blocks()
             }
-            H_UNBIND_SCOPE_ALL => (0..self.slots.slot_count())
-                .filter_map(|slot| self.slots.with_slot(slot, |d| d.unbind_all(ctx)))
-                .fold(0u64, u64::saturating_add),
+            H_UNBIND_SCOPE_ALL => {
+                self.index.refresh(&self.slots);
+                self.index
+                    .bound_slots()
+                    .filter_map(unbind)
+                    .fold(0u64, u64::saturating_add)
+            }
             _ => return H_PARAMETER,
         };
         // The guest reads r4 as the continue token; QEMU leaves the scope
@@ -313,18 +355,21 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             return H_FUNCTION;
         }
         let addr = out.input()[0];
-        for slot in 0..self.slots.slot_count() {
-            let hit = self
-                .slots
+        // The one device whose range holds addr, then only its lock.
+        self.index.refresh(&self.slots);
+        let hit = self.index.slot_at(addr).and_then(|slot| {
+            self.slots
                 .with_slot(slot, |d| d.block_at(addr).map(|b| (d.spec().drc.raw(), b)))
-                .flatten();
-            if let Some((drc, block)) = hit {
+                .flatten()
+        });
+        match hit {
+            Some((drc, block)) => {
                 out.set_r4(u64::from(drc));
                 out.set_r5(block);
-                return H_SUCCESS;
+                H_SUCCESS
             }
+            None => H_NOT_FOUND,
         }
-        H_NOT_FOUND
     }
 
     /// H_SCM_READ_METADATA as a typed call.

@@ -19,6 +19,15 @@ pub trait SlotTable {
     /// Runs `f` on the device in `slot`; `None` if the slot is out of range,
     /// empty, or (for `RefCell` cells) already borrowed by a re-entrant call.
     fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<Self::Label>) -> R) -> Option<R>;
+
+    /// A counter that changes whenever a device is inserted or removed, so
+    /// the machine knows when to re-index its devices by address. The
+    /// default, 0 for ever, is for tables whose devices are in place before
+    /// the machine is made ([`LocalSlots`]); call `Machine::reindex` after
+    /// changing such a table.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// Slots in caller-provided `RefCell`s: no allocation, not `Sync`.
@@ -76,6 +85,7 @@ pub use self::shared::{InsertError, InsertErrorKind, SharedSlots};
 #[cfg(feature = "std")]
 mod shared {
     use std::boxed::Box;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::vec::Vec;
 
     // parking_lot: a lock and an unlock are one atomic each, without std's
@@ -155,6 +165,8 @@ mod shared {
     #[derive(Debug)]
     pub struct SharedSlots<L> {
         cells: Box<[Mutex<Option<Device<L>>>]>,
+        /// Bumped by every insert and remove.
+        generation: AtomicU64,
     }
 
     impl<L: LabelStore> SharedSlots<L> {
@@ -165,6 +177,7 @@ mod shared {
                     .map(|_| Mutex::new(None))
                     .collect::<Vec<_>>()
                     .into(),
+                generation: AtomicU64::new(0),
             }
         }
 
@@ -189,13 +202,18 @@ mod shared {
                 });
             }
             *g = Some(device);
+            self.generation.fetch_add(1, Ordering::AcqRel);
             Ok(())
         }
 
         /// Takes the device out of `slot`.
         pub fn remove(&self, slot: u32) -> Option<Device<L>> {
             let cell = self.cells.get(slot as usize)?;
-            cell.lock().take()
+            let d = cell.lock().take();
+            if d.is_some() {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
+            d
         }
     }
 
@@ -213,6 +231,11 @@ mod shared {
             // No poisoning: a handler never panics, and if a host hook did,
             // the device state is still consistent between hcalls.
             cell.lock().as_mut().map(f)
+        }
+
+        #[inline]
+        fn generation(&self) -> u64 {
+            self.generation.load(Ordering::Acquire)
         }
     }
 }
