@@ -67,6 +67,12 @@ impl Bindings {
         self.runs().iter().map(|r| r.1).sum()
     }
 
+    /// True if nothing is bound.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// True if `block` is bound.
     pub fn contains(&self, block: u64) -> bool {
         self.runs()
@@ -80,6 +86,7 @@ impl Bindings {
         // run is no H_OVERLAP (found by the hcall_sequence fuzzer).
         let end = start.saturating_add(n);
         n > 0
+            && self.len > 0
             && self
                 .runs()
                 .iter()
@@ -89,6 +96,13 @@ impl Bindings {
     /// Marks `[start, start + n)` bound; it must not intersect a bound run.
     pub fn insert(&mut self, start: u64, n: u64) -> Result<(), BindingsFull> {
         if n == 0 {
+            return Ok(());
+        }
+        // Linux binds each whole device once: the first run of an empty
+        // table needs no search and no shifting.
+        if self.len == 0 {
+            self.runs[0] = (start, n);
+            self.len = 1;
             return Ok(());
         }
         let end = start.saturating_add(n);

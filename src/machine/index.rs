@@ -121,7 +121,7 @@ impl Index {
                     (
                         spec.addr,
                         spec.addr + spec.data_size(),
-                        d.bindings().count() > 0,
+                        !d.bindings().is_empty(),
                     )
                 });
                 if let Some((base, end, has)) = r {

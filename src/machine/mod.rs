@@ -108,7 +108,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         self.slots.with_slot(slot, |d| {
             let r = f(d);
             // The caller may have bound blocks (fault injection, a restore).
-            if d.bindings().count() > 0 {
+            if !d.bindings().is_empty() {
                 self.index.mark_bound(slot);
             }
             r
@@ -244,7 +244,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         self.on_device(drc, |d| {
             let status = d.h_scm_bind_mem(ctx, start, count, target, token, f);
             // Under the device's lock, before any UNBIND_ALL can look.
-            if d.bindings().count() > 0 {
+            if !d.bindings().is_empty() {
                 self.index.mark_bound(d.spec().slot);
             }
             status
@@ -257,7 +257,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         let ctx = self.ctx();
         self.on_device(drc, |d| {
             let status = d.h_scm_unbind_mem(ctx, addr, count, token, f);
-            if d.bindings().count() == 0 {
+            if d.bindings().is_empty() {
                 self.index.mark_unbound(d.spec().slot);
             }
             status
