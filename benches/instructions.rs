@@ -200,6 +200,12 @@ fn scenarios() -> Vec<Scenario> {
                     vec![],
                 );
                 add(
+                    "read_label_area_walk",
+                    (H_SCM_READ_METADATA, [d0, 0, 8, 0, 0, 0, 0, 0, 0]),
+                    vec![],
+                    vec![],
+                );
+                add(
                     "read_metadata_bad_len",
                     (H_SCM_READ_METADATA, [d0, 0, 3, 0, 0, 0, 0, 0, 0]),
                     vec![],
