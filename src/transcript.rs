@@ -441,9 +441,15 @@ fn parse_call(words: &[&str]) -> Result<Directive, String> {
                         .and_then(|n| n.parse().ok())
                         .filter(|n| (4..=12).contains(n))
                         .ok_or_else(|| alloc::format!("call: '{k}' is not r4..r12"))?;
-                    Ok((n, parse_num(v)?))
+                    Ok((n, field(k, parse_num(v))?))
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<Vec<(u8, u64)>, String>>()?;
+            // r6 and r006 name one register: once only.
+            for (i, (n, _)) in regs.iter().enumerate() {
+                if regs[..i].iter().any(|(m, _)| m == n) {
+                    return Err(alloc::format!("r{n}: given twice"));
+                }
+            }
             Some(Expect { status, regs })
         }
     };
@@ -896,6 +902,10 @@ mod tests {
             ),
             (alloc::format!("{m}{dev} size=2G\n"), "size: given twice"),
             ("machine ram=2G ram=4G\n".to_string(), "ram: given twice"),
+            (
+                alloc::format!("{m}call H_SCM_HEALTH 0x90000000 -> H_SUCCESS r6=1 r006=1\n"),
+                "r6: given twice",
+            ),
             (alloc::format!("{m}inject slot=x health=1\n"), "slot:"),
             (
                 alloc::format!("{m}inject slot=0 flush-hold={}\n", 1u64 << 32),
