@@ -116,78 +116,65 @@ fn store_be(bytes: &mut [u8], offset: u64, value: u64, len: u64) -> Result<(), L
     done.ok_or_else(err)
 }
 
-/// A borrowed store is a store: a VMM keeps ownership and lends it.
-impl<L: LabelStore + ?Sized> LabelStore for &mut L {
-    #[inline]
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    #[inline]
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
-        (**self).read(offset, buf)
-    }
-    #[inline]
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
-        (**self).write(offset, data)
-    }
-    #[inline]
-    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
-        (**self).read_be(offset, len)
-    }
-    #[inline]
-    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
-        (**self).write_be(offset, value, len)
-    }
-    #[inline]
-    fn flush(&mut self) -> Result<(), LabelError> {
-        (**self).flush()
-    }
+/// Forwards every `LabelStore` method through a pointer type.
+macro_rules! forward_label_store {
+    ($(#[$attr:meta])* $ptr:ty) => {
+        $(#[$attr])*
+        impl<L: LabelStore + ?Sized> LabelStore for $ptr {
+            #[inline]
+            fn size(&self) -> u64 {
+                (**self).size()
+            }
+            #[inline]
+            fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
+                (**self).read(offset, buf)
+            }
+            #[inline]
+            fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
+                (**self).write(offset, data)
+            }
+            #[inline]
+            fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
+                (**self).read_be(offset, len)
+            }
+            #[inline]
+            fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
+                (**self).write_be(offset, value, len)
+            }
+            #[inline]
+            fn flush(&mut self) -> Result<(), LabelError> {
+                (**self).flush()
+            }
+        }
+    };
 }
 
-/// A boxed store is a store, so one machine can mix kinds:
-/// `SharedSlots<Box<dyn LabelStore + Send>>` holds file-backed and RAM
-/// labels side by side.
-///
-/// ```
-/// use papr_scm::label::{LabelStore, SparseLabelStore, VecLabelStore};
-///
-/// let mut stores: Vec<Box<dyn LabelStore + Send>> =
-///     vec![Box::new(VecLabelStore::new(256)), Box::new(SparseLabelStore::new(1 << 30))];
-/// for s in &mut stores {
-///     s.write(8, &[1, 2])?;
-///     let mut b = [0u8; 2];
-///     s.read(8, &mut b)?;
-///     assert_eq!(b, [1, 2]);
-/// }
-/// # Ok::<(), papr_scm::label::LabelError>(())
-/// ```
-#[cfg(feature = "alloc")]
-impl<L: LabelStore + ?Sized> LabelStore for alloc::boxed::Box<L> {
-    #[inline]
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    #[inline]
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LabelError> {
-        (**self).read(offset, buf)
-    }
-    #[inline]
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), LabelError> {
-        (**self).write(offset, data)
-    }
-    #[inline]
-    fn read_be(&self, offset: u64, len: u64) -> Result<u64, LabelError> {
-        (**self).read_be(offset, len)
-    }
-    #[inline]
-    fn write_be(&mut self, offset: u64, value: u64, len: u64) -> Result<(), LabelError> {
-        (**self).write_be(offset, value, len)
-    }
-    #[inline]
-    fn flush(&mut self) -> Result<(), LabelError> {
-        (**self).flush()
-    }
-}
+forward_label_store!(
+    /// A borrowed store is a store: a VMM keeps ownership and lends it.
+    &mut L
+);
+
+forward_label_store!(
+    /// A boxed store is a store, so one machine can mix kinds:
+    /// `SharedSlots<Box<dyn LabelStore + Send>>` holds file-backed and RAM
+    /// labels side by side.
+    ///
+    /// ```
+    /// use papr_scm::label::{LabelStore, SparseLabelStore, VecLabelStore};
+    ///
+    /// let mut stores: Vec<Box<dyn LabelStore + Send>> =
+    ///     vec![Box::new(VecLabelStore::new(256)), Box::new(SparseLabelStore::new(1 << 30))];
+    /// for s in &mut stores {
+    ///     s.write(8, &[1, 2])?;
+    ///     let mut b = [0u8; 2];
+    ///     s.read(8, &mut b)?;
+    ///     assert_eq!(b, [1, 2]);
+    /// }
+    /// # Ok::<(), papr_scm::label::LabelError>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    alloc::boxed::Box<L>
+);
 
 /// Checks `[offset, offset + len)` against `size` without overflow and
 /// returns the range as `usize` bounds.
