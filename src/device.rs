@@ -58,11 +58,13 @@ impl Bindings {
     }
 
     /// The bound runs, sorted by start.
+    #[inline]
     pub fn runs(&self) -> &[(u64, u64)] {
         &self.runs[..self.len]
     }
 
     /// Number of bound blocks.
+    #[inline]
     pub fn count(&self) -> u64 {
         self.runs().iter().map(|r| r.1).sum()
     }
@@ -74,6 +76,7 @@ impl Bindings {
     }
 
     /// True if `block` is bound.
+    #[inline]
     pub fn contains(&self, block: u64) -> bool {
         self.runs()
             .iter()
@@ -81,6 +84,7 @@ impl Bindings {
     }
 
     /// True if any block of `[start, start + n)` is bound.
+    #[inline]
     pub fn intersects(&self, start: u64, n: u64) -> bool {
         // An empty range overlaps nothing: a bind of 0 blocks inside a bound
         // run is no H_OVERLAP (found by the hcall_sequence fuzzer).
@@ -94,6 +98,7 @@ impl Bindings {
     }
 
     /// Marks `[start, start + n)` bound; it must not intersect a bound run.
+    #[inline]
     pub fn insert(&mut self, start: u64, n: u64) -> Result<(), BindingsFull> {
         if n == 0 {
             return Ok(());
@@ -133,6 +138,7 @@ impl Bindings {
 
     /// Unbinds `[start, start + n)`, calling `f(run_start, run_count)` for
     /// each bound piece removed; returns the number of blocks unbound.
+    #[inline]
     pub fn remove(
         &mut self,
         start: u64,
@@ -177,6 +183,7 @@ impl Bindings {
         Ok(removed)
     }
 
+    #[inline]
     fn remove_at(&mut self, i: usize) {
         self.runs.copy_within(i + 1..self.len, i);
         self.len -= 1;
