@@ -68,14 +68,14 @@ pub struct Options {
 
 /// The bridge's host: guest memory through the stub, flushes that sync the
 /// backing files, and a log of the memory the hcalls touched (for the trace).
-struct GdbHost {
-    rsp: RefCell<Rsp<TcpStream>>,
+struct GdbHost<L = TcpStream> {
+    rsp: RefCell<Rsp<L>>,
     backing: Vec<Option<File>>,
     touched: RefCell<Vec<Directive>>,
     error: RefCell<Option<String>>,
 }
 
-impl GuestMemory for GdbHost {
+impl<L: rsp::Link> GuestMemory for GdbHost<L> {
     fn has_memory(&self) -> bool {
         true
     }
@@ -121,7 +121,7 @@ impl GuestMemory for GdbHost {
     }
 }
 
-impl FlushExecutor for GdbHost {
+impl<L: rsp::Link> FlushExecutor for GdbHost<L> {
     fn flushes_data(&self) -> bool {
         true
     }
@@ -140,8 +140,8 @@ impl FlushExecutor for GdbHost {
     }
 }
 
-impl BindEvents for GdbHost {}
-impl StatsSource for GdbHost {}
+impl<L> BindEvents for GdbHost<L> {}
+impl<L> StatsSource for GdbHost<L> {}
 
 /// Why a bridged boot stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -384,6 +384,34 @@ fn check_config(specs: &[DeviceSpec], drc: u64, blocks: u64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One PERFORMANCE_STATS call made an RSP round trip and kept a record
+    /// per 8 bytes of whatever size the guest named; an access past 4 KiB is
+    /// now refused before any packet, and a small one is one `m` packet.
+    #[test]
+    fn test_guest_memory_through_the_stub_is_bounded() {
+        use rsp::ScriptedLink;
+        let answer = |body: &str| {
+            let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+            format!("+${body}#{sum:02x}")
+        };
+        let host = GdbHost {
+            rsp: RefCell::new(Rsp::new(ScriptedLink::new(
+                answer(&"ab".repeat(16)).as_bytes(),
+            ))),
+            backing: Vec::new(),
+            touched: RefCell::new(Vec::new()),
+            error: RefCell::new(None),
+        };
+        let mut big = vec![0u8; MAX_GUEST_ACCESS + 1];
+        assert!(host.read_guest(0x1000, &mut big).is_err());
+        assert!(host.write_guest(0x1000, &big).is_err());
+        assert!(host.touched.borrow().is_empty());
+        let mut buf = [0u8; 16];
+        host.read_guest(0x1000, &mut buf).unwrap();
+        assert_eq!(buf, [0xab; 16]);
+        assert_eq!(host.touched.borrow().len(), 1);
+    }
 
     #[test]
     fn test_config_check() {
