@@ -84,7 +84,7 @@ impl Bindings {
     }
 
     /// True if any block of `[start, start + n)` is bound.
-    #[inline]
+    #[inline(always)]
     pub fn intersects(&self, start: u64, n: u64) -> bool {
         // An empty range overlaps nothing: a bind of 0 blocks inside a bound
         // run is no H_OVERLAP (found by the hcall_sequence fuzzer).
@@ -98,7 +98,7 @@ impl Bindings {
     }
 
     /// Marks `[start, start + n)` bound; it must not intersect a bound run.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, start: u64, n: u64) -> Result<(), BindingsFull> {
         if n == 0 {
             return Ok(());
@@ -146,6 +146,20 @@ impl Bindings {
         mut f: impl FnMut(u64, u64),
     ) -> Result<u64, BindingsFull> {
         let end = start.saturating_add(n);
+        // Everything bound goes (UNBIND_ALL, or a whole-device unbind): no
+        // run is cut.
+        if self.len > 0 && start <= self.runs[0].0 && {
+            let (s, c) = self.runs[self.len - 1];
+            s + c <= end
+        } {
+            let mut removed = 0;
+            for &(s, c) in self.runs() {
+                f(s, c);
+                removed += c;
+            }
+            self.len = 0;
+            return Ok(removed);
+        }
         // A cut strictly inside one run splits it in two.
         let splits = self.runs().iter().any(|&(s, c)| s < start && end < s + c);
         if splits && self.len == MAX_EXTENTS {
@@ -185,7 +199,11 @@ impl Bindings {
 
     #[inline]
     fn remove_at(&mut self, i: usize) {
-        self.runs.copy_within(i + 1..self.len, i);
+        // The last run (the only one, for Linux's whole-device bindings)
+        // needs no shifting.
+        if i + 1 < self.len {
+            self.runs.copy_within(i + 1..self.len, i);
+        }
         self.len -= 1;
     }
 }
@@ -559,6 +577,7 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// The health bitmap H_SCM_HEALTH reports in `profile`.
+    #[inline]
     pub fn health(&self, profile: Profile) -> HealthBits {
         let unarmed = if self.spec.unarmed {
             HealthBits::PAPR_PMEM_UNARMED
@@ -781,6 +800,7 @@ impl<L: LabelStore> Device<L> {
     /// Unbinds every block (H_SCM_UNBIND_ALL); returns the r5 count: all the
     /// device's blocks in `qemu` (which keeps no state), the blocks really
     /// unbound in `papr`.
+    #[inline]
     pub fn unbind_all<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) -> u64 {
         match ctx.profile {
             Profile::Qemu => self.spec.blocks(),
@@ -800,6 +820,7 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// H_SCM_QUERY_BLOCK_MEM_BINDING (`papr`): the address of a bound block.
+    #[inline]
     pub fn h_scm_query_block_mem_binding(&self, block: u64, out: &mut impl OutRegs) -> ReturnCode {
         if block >= self.spec.blocks() {
             return H_P2;
@@ -812,6 +833,7 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// The bound block holding guest address `addr`, if any.
+    #[inline]
     pub fn block_at(&self, addr: u64) -> Option<u64> {
         let off = addr.checked_sub(self.spec.addr)?;
         if off >= self.spec.data_size() {
@@ -822,6 +844,7 @@ impl<L: LabelStore> Device<L> {
     }
 
     /// H_SCM_HEALTH: r4 the bitmap, r5 the bits this implementation reports.
+    #[inline]
     pub fn h_scm_health(&self, profile: Profile, out: &mut impl OutRegs) -> ReturnCode {
         let mask = match profile {
             Profile::Qemu => HealthBits::PAPR_PMEM_UNARMED,
