@@ -24,7 +24,7 @@ use crate::stats::*;
 pub const MAX_EXTENTS: usize = 16;
 /// Most flush requests a device keeps at once (pending or completed but not
 /// yet collected). QEMU's lists are unbounded; past this a new request gets
-/// H_BUSY, which the guest retries.
+/// H_LONG_BUSY_ORDER_10_MSEC with r4 = 0: the guest sleeps, then asks again.
 pub const MAX_FLUSHES: usize = 32;
 
 /// Health bits the `papr` profile can report (H_SCM_HEALTH r5).
