@@ -553,6 +553,13 @@ impl<L: LabelStore> Device<L> {
         &self.state.bindings
     }
 
+    /// Whether H_SCM_UNBIND_ALL has anything to undo here: bound blocks,
+    /// or a bind waiting for its continue token (which it cancels).
+    #[inline]
+    pub fn has_bind_state(&self) -> bool {
+        !self.state.bindings.is_empty() || self.state.bind_progress.is_some()
+    }
+
     /// The injected faults, to change them.
     pub fn faults_mut(&mut self) -> &mut Faults {
         &mut self.state.faults

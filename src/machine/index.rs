@@ -38,8 +38,9 @@ pub(crate) struct Index {
     base: [AtomicU64; N],
     end: [AtomicU64; N],
     slot: [AtomicU32; N],
-    /// Slots that may hold bindings (a set bit may be stale-true, never
-    /// stale-false: it is set under the device's lock when it binds).
+    /// Slots that may hold bindings or a bind in progress (a set bit may be
+    /// stale-true, never stale-false: it is set under the device's lock
+    /// when it binds).
     bound: [AtomicU64; WORDS],
 }
 
@@ -118,11 +119,7 @@ impl Index {
                 let r = table.with_slot(s, |d| {
                     let spec = d.spec();
                     total = total.saturating_add(spec.blocks());
-                    (
-                        spec.addr,
-                        spec.addr + spec.data_size(),
-                        !d.bindings().is_empty(),
-                    )
+                    (spec.addr, spec.addr + spec.data_size(), d.has_bind_state())
                 });
                 if let Some((base, end, has)) = r {
                     ranges[n] = (base, end, s);

@@ -109,7 +109,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         self.slots.with_slot(slot, |d| {
             let r = f(d);
             // The caller may have bound blocks (fault injection, a restore).
-            if !d.bindings().is_empty() {
+            if d.has_bind_state() {
                 self.index.mark_bound(slot);
             }
             r
@@ -245,7 +245,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         self.on_device(drc, |d| {
             let status = d.h_scm_bind_mem(ctx, start, count, target, token, f);
             // Under the device's lock, before any UNBIND_ALL can look.
-            if !d.bindings().is_empty() {
+            if d.has_bind_state() {
                 self.index.mark_bound(d.spec().slot);
             }
             status
@@ -258,7 +258,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         let ctx = self.ctx();
         self.on_device(drc, |d| {
             let status = d.h_scm_unbind_mem(ctx, addr, count, token, f);
-            if d.bindings().is_empty() {
+            if !d.has_bind_state() {
                 self.index.mark_unbound(d.spec().slot);
             }
             status
