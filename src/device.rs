@@ -640,9 +640,8 @@ impl<L: LabelStore> Device<L> {
     /// H_SCM_WRITE_METADATA: store the low `len` bytes of `data` big-endian.
     #[inline]
     pub fn h_scm_write_metadata(&mut self, offset: u64, data: u64, len: u64) -> ReturnCode {
-        let (range_ok, readonly) = (|n| self.label_range_ok(offset, n), self.spec.readonly);
         let fits = |n: u64| {
-            if !range_ok(n) || readonly {
+            if !self.label_range_ok(offset, n) || self.spec.readonly {
                 return Err(H_P2);
             }
             // QEMU reports stray high bits as H_P2 although data is r6.

@@ -31,7 +31,6 @@ pub(crate) struct Index {
     building: AtomicBool,
     /// 1 + the table generation the ranges describe; 0: never built.
     built_for: AtomicU64,
-    len: AtomicU32,
     /// Blocks of every device: QEMU's H_SCM_UNBIND_ALL answer over the
     /// partition (it keeps no bind state and counts them all).
     total_blocks: AtomicU64,
@@ -50,7 +49,6 @@ impl Index {
             seq: AtomicU64::new(0),
             building: AtomicBool::new(false),
             built_for: AtomicU64::new(0),
-            len: AtomicU32::new(0),
             total_blocks: AtomicU64::new(0),
             base: [const { AtomicU64::new(u64::MAX) }; N],
             end: [const { AtomicU64::new(0) }; N],
@@ -143,7 +141,6 @@ impl Index {
                 self.base[i].store(u64::MAX, Ordering::Relaxed);
                 self.end[i].store(0, Ordering::Relaxed);
             }
-            self.len.store(n as u32, Ordering::Relaxed);
             self.total_blocks.store(total, Ordering::Relaxed);
             for (w, b) in self.bound.iter().zip(bound) {
                 w.fetch_or(b, Ordering::Release);
@@ -195,7 +192,14 @@ impl Index {
 impl core::fmt::Debug for Index {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Index")
-            .field("devices", &self.len.load(Ordering::Relaxed))
+            .field(
+                "devices",
+                &self
+                    .base
+                    .iter()
+                    .filter(|b| b.load(Ordering::Relaxed) != u64::MAX)
+                    .count(),
+            )
             .field("built_for", &self.built_for.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
