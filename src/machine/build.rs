@@ -151,6 +151,12 @@ impl<L: LabelStore, H: Host> Machine<SharedSlots<L>, H> {
     }
 }
 
+/// A zeroed in-memory label area of the spec's `label-size`.
+fn zeroed_label(spec: &DeviceSpec) -> Result<VecLabelStore, LabelError> {
+    // label_size <= u32::MAX was validated.
+    Ok(VecLabelStore::new(spec.layout.label_size() as usize))
+}
+
 impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
     /// [`from_specs_with`](Self::from_specs_with) with a zeroed in-memory
     /// label area per device.
@@ -159,10 +165,7 @@ impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
         specs: &[DeviceSpec],
         host: H,
     ) -> Result<Self, BuildError> {
-        // label_size <= u32::MAX was validated.
-        Self::from_specs_with(config, specs, host, |spec| {
-            Ok::<_, LabelError>(VecLabelStore::new(spec.layout.label_size() as usize))
-        })
+        Self::from_specs_with(config, specs, host, zeroed_label)
     }
 
     /// [`from_config_with`](Self::from_config_with) with a zeroed in-memory
@@ -172,8 +175,6 @@ impl<H: Host> Machine<SharedSlots<VecLabelStore>, H> {
         devices: &[NvdimmConfig],
         host: H,
     ) -> Result<Self, BuildError> {
-        Self::from_config_with(config, devices, host, |spec| {
-            Ok::<_, LabelError>(VecLabelStore::new(spec.layout.label_size() as usize))
-        })
+        Self::from_config_with(config, devices, host, zeroed_label)
     }
 }
