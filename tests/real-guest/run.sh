@@ -2,16 +2,25 @@
 # A real Linux 6.1 pseries guest, its papr_scm driver and libnvdimm, with every
 # SCM hcall answered by papr-scm through QEMU's gdb stub (papr-scm qemu-bridge).
 #
-# Usage: tests/real-guest/run.sh OUTDIR
+# Usage: tests/real-guest/run.sh OUTDIR [SCENARIO...]
 #   Installs its Debian packages, builds the guest once into
 #   ${PAPR_SCM_GUEST_CACHE:-/var/tmp/papr-scm-guest}, then boots each scenario
-#   and saves OUTDIR/<name>.console and OUTDIR/<name>.trace (a replayable
-#   transcript). Exits non-zero if any assertion fails; exit 77 if the packages
-#   cannot be installed (CI prints SKIP).
+#   (all of them, or the ones named) and saves OUTDIR/<name>.console and
+#   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
+#   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
+#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-OUT=${1:?usage: run.sh OUTDIR}
+OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
+shift
+SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset)
+for s in "$@"; do
+  case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
+done
+# want NAME: whether NAME runs (every scenario when none is named).
+want() { [ ${#SELECTED[@]} = 0 ] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+SELECTED=("$@")
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CACHE=${PAPR_SCM_GUEST_CACHE:-/var/tmp/papr-scm-guest}
@@ -93,101 +102,92 @@ cfg() { # name profile extra-lines...
 SPAPR="nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e type=spapr-nvdimm"
 
 # 1. spapr-nvdimm, namespace and flush, papr profile
-c=$(cfg papr-mkns papr "$SPAPR")
-boot papr-mkns "$c" MKNS=1
-C=$OUT/papr-mkns.console
-expect papr-mkns "$C" "bound drc 0x90000000 to 0x80000000" "bound drc 0x90000000 to 0x80000000"
-reject papr-mkns "$C" "Failed to query performance stats" "no 'Failed to query performance stats'"
-n=$(grep 'papr/perf_stats = ' "$C" | grep -o ' = 0x' | wc -l)
-[ "$n" = 16 ] && pass papr-mkns "papr/perf_stats lists 16 statistics" || fail papr-mkns "papr/perf_stats lists $n statistics"
-expect papr-mkns "$C" "NVDIMM performance monitor support registered" "the perf PMU registers"
-expect papr-mkns "$C" "/dev/pmem0" "/dev/pmem0 exists"
-expect papr-mkns "$C" "flush drc 0x90000000 complete" "the flush completes"
-expect papr-mkns "$C" "dd rc=0" "fsync on /dev/pmem0 succeeds"
+if want papr-mkns; then
+  c=$(cfg papr-mkns papr "$SPAPR")
+  boot papr-mkns "$c" MKNS=1
+  C=$OUT/papr-mkns.console
+  expect papr-mkns "$C" "bound drc 0x90000000 to 0x80000000" "bound drc 0x90000000 to 0x80000000"
+  reject papr-mkns "$C" "Failed to query performance stats" "no 'Failed to query performance stats'"
+  n=$(grep 'papr/perf_stats = ' "$C" | grep -o ' = 0x' | wc -l)
+  [ "$n" = 16 ] && pass papr-mkns "papr/perf_stats lists 16 statistics" || fail papr-mkns "papr/perf_stats lists $n statistics"
+  expect papr-mkns "$C" "NVDIMM performance monitor support registered" "the perf PMU registers"
+  expect papr-mkns "$C" "/dev/pmem0" "/dev/pmem0 exists"
+  expect papr-mkns "$C" "flush drc 0x90000000 complete" "the flush completes"
+  expect papr-mkns "$C" "dd rc=0" "fsync on /dev/pmem0 succeeds"
+fi
 
 # 2. the same in the qemu profile, against QEMU itself answering
-c=$(cfg qemu-mkns qemu "$SPAPR")
-boot qemu-mkns "$c" MKNS=1
-boot qemu-ref "$c" MKNS=1 qemu
-# The guest's view: papr_scm / libnvdimm console lines, without timestamps.
-# (`ls -l` dates follow the host clock through the guest's RTC.)
-view() {
-  sed -E -e 's/^\[ *[0-9.]*\] //' -e 's/[A-Z][a-z]{2} +[0-9]+ [0-9]{2}:[0-9]{2}/DATE/' "$1" \
-    | grep -E 'papr_scm|nd_pmem|pmem0|nvdimm|region|namespace|papr/' | grep -v 'cmdline'
-}
-if diff <(view "$OUT/qemu-ref.console") <(view "$OUT/qemu-mkns.console") > "$OUT/qemu-view.diff"; then
-  pass qemu-mkns "the guest's papr_scm/libnvdimm console lines equal QEMU's ($(view "$OUT/qemu-ref.console" | wc -l) lines)"
-else
-  fail qemu-mkns "console lines differ from QEMU's (see qemu-view.diff)"
-fi
-# The SCM hcalls QEMU saw (-d int) against the ones the bridge answered.
-python3 - "$OUT/qemu-ref.int" > "$OUT/qemu-ref.hcalls" <<'PY'
-import re, sys
-nargs = {0x3E4: 3, 0x3E8: 4, 0x3EC: 5, 0x3F0: 4, 0x3F4: 2, 0x3F8: 1, 0x3FC: 3, 0x400: 1, 0x418: 3, 0x44C: 2}
-for l in open(sys.argv[1], errors='replace'):
-    if not l.startswith('hypercall'):
-        continue
-    r = dict(re.findall(r'(r\d+|nip)=([0-9a-f]+)', l))
-    op = int(r['r3'], 16)
-    if op in nargs:
-        print('%#x %s' % (op, ' '.join('%#x' % int(r['r%d' % i], 16) for i in range(4, 4 + nargs[op]))))
-PY
-python3 - "$OUT/qemu-mkns.trace" > "$OUT/qemu-mkns.hcalls" <<'PY'
-import sys
-ops = {'H_SCM_READ_METADATA': 0x3E4, 'H_SCM_WRITE_METADATA': 0x3E8, 'H_SCM_BIND_MEM': 0x3EC,
-       'H_SCM_UNBIND_MEM': 0x3F0, 'H_SCM_QUERY_BLOCK_MEM_BINDING': 0x3F4,
-       'H_SCM_QUERY_LOGICAL_MEM_BINDING': 0x3F8, 'H_SCM_UNBIND_ALL': 0x3FC, 'H_SCM_HEALTH': 0x400,
-       'H_SCM_PERFORMANCE_STATS': 0x418, 'H_SCM_FLUSH': 0x44C}
-for l in open(sys.argv[1]):
-    w = l.split('->')[0].split()
-    if w and w[0] == 'call':
-        args = [(1 << 64) - 1 if a == '-1' else int(a, 0) for a in w[2:]]
-        print('%#x %s' % (ops[w[1]], ' '.join('%#x' % a for a in args)))
-PY
-if [ -s "$OUT/qemu-ref.hcalls" ] && diff "$OUT/qemu-ref.hcalls" "$OUT/qemu-mkns.hcalls" > "$OUT/qemu-hcalls.diff"; then
-  pass qemu-mkns "the same $(wc -l < "$OUT/qemu-ref.hcalls") SCM hcalls, inputs and order as with QEMU answering"
-else
-  fail qemu-mkns "the hcall sequence differs from QEMU's (see qemu-hcalls.diff)"
+if want qemu-mkns; then
+  c=$(cfg qemu-mkns qemu "$SPAPR")
+  boot qemu-mkns "$c" MKNS=1
+  boot qemu-ref "$c" MKNS=1 qemu
+  # The guest's view: papr_scm / libnvdimm console lines, without timestamps.
+  # (`ls -l` dates follow the host clock through the guest's RTC.)
+  view() {
+    sed -E -e 's/^\[ *[0-9.]*\] //' -e 's/[A-Z][a-z]{2} +[0-9]+ [0-9]{2}:[0-9]{2}/DATE/' "$1" \
+      | grep -E 'papr_scm|nd_pmem|pmem0|nvdimm|region|namespace|papr/' | grep -v 'cmdline'
+  }
+  if diff <(view "$OUT/qemu-ref.console") <(view "$OUT/qemu-mkns.console") > "$OUT/qemu-view.diff"; then
+    pass qemu-mkns "the guest's papr_scm/libnvdimm console lines equal QEMU's ($(view "$OUT/qemu-ref.console" | wc -l) lines)"
+  else
+    fail qemu-mkns "console lines differ from QEMU's (see qemu-view.diff)"
+  fi
+  # The SCM hcalls QEMU saw (-d int) against the ones the bridge answered.
+  python3 "$HERE/hcalls.py" int "$OUT/qemu-ref.int" > "$OUT/qemu-ref.hcalls"
+  python3 "$HERE/hcalls.py" trace "$OUT/qemu-mkns.trace" > "$OUT/qemu-mkns.hcalls"
+  if [ -s "$OUT/qemu-ref.hcalls" ] && diff "$OUT/qemu-ref.hcalls" "$OUT/qemu-mkns.hcalls" > "$OUT/qemu-hcalls.diff"; then
+    pass qemu-mkns "the same $(wc -l < "$OUT/qemu-ref.hcalls") SCM hcalls, inputs and order as with QEMU answering"
+  else
+    fail qemu-mkns "the hcall sequence differs from QEMU's (see qemu-hcalls.diff)"
+  fi
 fi
 
 # 3. two NUMA nodes, a plain nvdimm and an spapr-nvdimm (the real-guest configuration)
-c=$(cfg numa2 papr \
-  "nvdimm slot=0 size=1G+128K label-size=128K uuid=11111111-2222-4333-8444-555555555555 node=0" \
-  "nvdimm slot=1 size=256M+128K label-size=128K uuid=22222222-3333-4444-8555-666666666666 node=1 type=spapr-nvdimm")
-sed -i 's/slots=4 /slots=4 numa-nodes=2 /' "$c"
-boot numa2 "$c" ""
-expect numa2 "$OUT/numa2.console" "bound drc 0x90000000 to 0x80000000" "nvdimm bound at 0x80000000"
-expect numa2 "$OUT/numa2.console" "bound drc 0x90000001 to 0xc0000000" "spapr-nvdimm bound at 0xc0000000"
+if want numa2; then
+  c=$(cfg numa2 papr \
+    "nvdimm slot=0 size=1G+128K label-size=128K uuid=11111111-2222-4333-8444-555555555555 node=0" \
+    "nvdimm slot=1 size=256M+128K label-size=128K uuid=22222222-3333-4444-8555-666666666666 node=1 type=spapr-nvdimm")
+  sed -i 's/slots=4 /slots=4 numa-nodes=2 /' "$c"
+  boot numa2 "$c" ""
+  expect numa2 "$OUT/numa2.console" "bound drc 0x90000000 to 0x80000000" "nvdimm bound at 0x80000000"
+  expect numa2 "$OUT/numa2.console" "bound drc 0x90000001 to 0xc0000000" "spapr-nvdimm bound at 0xc0000000"
+fi
 
 # 4. health injected before boot: SHUTDOWN_DIRTY and UNARMED
-c=$(cfg health papr "$SPAPR" "inject slot=0 health=0xc000000000000000")
-boot health "$c" ""
-expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr/flags shows not_armed flush_fail"
-expect health "$OUT/health.console" "read_only = 1" "the region is read-only"
+if want health; then
+  c=$(cfg health papr "$SPAPR" "inject slot=0 health=0xc000000000000000")
+  boot health "$c" ""
+  expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr/flags shows not_armed flush_fail"
+  expect health "$OUT/health.console" "read_only = 1" "the region is read-only"
+fi
 
 # 5. unbind and rebind the driver through sysfs
-c=$(cfg rebind papr "$SPAPR")
-boot rebind "$c" UNBIND=1
-T=$OUT/rebind.trace
-if grep -A1 'call H_SCM_UNBIND_ALL 0x2 0x90000000' "$T" | grep -q 'call H_SCM_BIND_MEM 0x90000000 0x0 0x4 -1 0x0 -> H_SUCCESS'; then
-  pass rebind "UNBIND_ALL, then a fresh bind"
-else
-  fail rebind "no UNBIND_ALL followed by a successful bind in rebind.trace"
+if want rebind; then
+  c=$(cfg rebind papr "$SPAPR")
+  boot rebind "$c" UNBIND=1
+  T=$OUT/rebind.trace
+  if grep -A1 'call H_SCM_UNBIND_ALL 0x2 0x90000000' "$T" | grep -q 'call H_SCM_BIND_MEM 0x90000000 0x0 0x4 -1 0x0 -> H_SUCCESS'; then
+    pass rebind "UNBIND_ALL, then a fresh bind"
+  else
+    fail rebind "no UNBIND_ALL followed by a successful bind in rebind.trace"
+  fi
 fi
 
 # 6. a guest reset without unbinding (reboot -f), papr profile: the kexec path
-c=$(cfg reset papr "$SPAPR")
-boot reset "$c" REBOOT=1
-T=$OUT/reset.trace
-if grep -A2 'call H_SCM_BIND_MEM .* -> H_OVERLAP' "$T" | grep -c 'H_SCM_QUERY_BLOCK_MEM_BINDING' | grep -q 2; then
-  pass reset "the second probe gets H_OVERLAP and queries blocks 0 and n-1"
-else
-  fail reset "no H_OVERLAP + two QUERY_BLOCK_MEM_BINDING in reset.trace"
+if want reset; then
+  c=$(cfg reset papr "$SPAPR")
+  boot reset "$c" REBOOT=1
+  T=$OUT/reset.trace
+  if grep -A2 'call H_SCM_BIND_MEM .* -> H_OVERLAP' "$T" | grep -c 'H_SCM_QUERY_BLOCK_MEM_BINDING' | grep -q 2; then
+    pass reset "the second probe gets H_OVERLAP and queries blocks 0 and n-1"
+  else
+    fail reset "no H_OVERLAP + two QUERY_BLOCK_MEM_BINDING in reset.trace"
+  fi
+  [ "$(grep -c 'H_SCM_UNBIND_ALL' "$T")" = 0 ] && pass reset "the binding is reused (no UNBIND_ALL)" || fail reset "UNBIND_ALL issued"
+  [ "$(grep -c 'bound drc 0x90000000 to 0x80000000' "$OUT/reset.console")" = 2 ] \
+    && pass reset "bound at 0x80000000 on both boots" || fail reset "not bound twice at 0x80000000"
+  expect reset "$OUT/reset.console" "second boot: /dev/pmem0 found from the labels" "the namespace survives the reset"
 fi
-[ "$(grep -c 'H_SCM_UNBIND_ALL' "$T")" = 0 ] && pass reset "the binding is reused (no UNBIND_ALL)" || fail reset "UNBIND_ALL issued"
-[ "$(grep -c 'bound drc 0x90000000 to 0x80000000' "$OUT/reset.console")" = 2 ] \
-  && pass reset "bound at 0x80000000 on both boots" || fail reset "not bound twice at 0x80000000"
-expect reset "$OUT/reset.console" "second boot: /dev/pmem0 found from the labels" "the namespace survives the reset"
 
 # Each bridged trace replays against papr-scm itself.
 for t in "$OUT"/*.trace; do
