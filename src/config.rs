@@ -282,6 +282,12 @@ pub enum ConfigError {
     /// A slot rule.
     #[error(transparent)]
     Slot(#[from] SlotError),
+    /// `Planner::unplug` of a device the planner did not place.
+    #[error("slot: {slot} holds no device this planner placed")]
+    NotPlugged {
+        /// The slot.
+        slot: u32,
+    },
     /// A placement rule.
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -590,6 +596,24 @@ impl Planner {
     /// The device-memory region.
     pub fn region(&self) -> Option<DeviceMemory> {
         self.region
+    }
+
+    /// Gives back `spec`'s slot and address range (after an unplug), so a
+    /// later plug may use them. A spec this planner did not place is an
+    /// error naming its slot.
+    pub fn unplug(&mut self, spec: &DeviceSpec) -> Result<(), ConfigError> {
+        let size = spec.layout.data_size();
+        let placed = &self.placed[..self.count];
+        let Some(i) = placed.iter().position(|&p| p == (spec.addr, size)) else {
+            return Err(ConfigError::NotPlugged { slot: spec.slot });
+        };
+        if !self.slots.is_used(spec.slot) {
+            return Err(ConfigError::NotPlugged { slot: spec.slot });
+        }
+        self.placed.copy_within(i + 1..self.count, i);
+        self.count -= 1;
+        self.slots.free(spec.slot);
+        Ok(())
     }
 
     /// Validates `cfg`, takes its slot and chooses its address.

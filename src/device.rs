@@ -12,6 +12,7 @@ use byteorder::{BigEndian, ByteOrder};
 use thiserror::Error;
 
 use crate::config::{DeviceSpec, FlushMode, Profile};
+use crate::drc::{Connector, ConnectorState, DrcState};
 use crate::hcall::*;
 use crate::host::{FlushStatus, Host};
 use crate::label::LabelStore;
@@ -316,6 +317,8 @@ pub struct DeviceState {
     pub flushes: [Option<FlushRecord>; MAX_FLUSHES],
     /// Injected faults.
     pub faults: Faults,
+    /// The slot's DR connector (QEMU migrates it as `spapr_drc`).
+    pub connector: ConnectorState,
 }
 
 impl Default for DeviceState {
@@ -328,6 +331,7 @@ impl Default for DeviceState {
             flush_token: 0,
             flushes: [None; MAX_FLUSHES],
             faults: Faults::default(),
+            connector: Connector::cold_plugged().state(),
         }
     }
 }
@@ -383,6 +387,10 @@ pub enum StateError {
         /// Blocks bound so far.
         done: u64,
     },
+    /// A connector UNUSABLE with an unplug pending: such a device has
+    /// already left its slot.
+    #[error("connector: UNUSABLE with an unplug pending (the device would already be released)")]
+    BadConnector,
     /// Health bits outside what H_SCM_HEALTH can report.
     #[error("health: bits {bits:#x} are not PAPR health bits")]
     BadHealth {
@@ -405,6 +413,7 @@ pub struct Device<L> {
     spec: DeviceSpec,
     label: L,
     state: DeviceState,
+    connector: Connector,
 }
 
 /// What a handler needs besides the device: the profile and the host.
@@ -432,6 +441,7 @@ impl<L: LabelStore> Device<L> {
             spec,
             label,
             state: DeviceState::default(),
+            connector: Connector::cold_plugged(),
         }
     }
 
@@ -525,12 +535,35 @@ impl<L: LabelStore> Device<L> {
             return Err(StateError::BadHealth { bits: stray });
         }
         state.faults.validate()?;
-        Ok(Device { spec, label, state })
+        // An UNUSABLE connector with an unplug pending has already let its
+        // device go (spapr_drc_unplug_request releases at once).
+        if state.connector.unplug_requested && state.connector.state == DrcState::Unusable {
+            return Err(StateError::BadConnector);
+        }
+        Ok(Device {
+            spec,
+            label,
+            state,
+            connector: Connector::from_state(state.connector),
+        })
     }
 
     /// A snapshot of the mutable state (labels live in the label store).
     pub fn state(&self) -> DeviceState {
-        self.state
+        DeviceState {
+            connector: self.connector.state(),
+            ..self.state
+        }
+    }
+
+    /// The slot's DR connector.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// The slot's DR connector, for the RTAS calls and the life cycle.
+    pub fn connector_mut(&mut self) -> &mut Connector {
+        &mut self.connector
     }
 
     /// The validated configuration.
@@ -603,6 +636,16 @@ impl<L: LabelStore> Device<L> {
     /// reused; the counter keeps counting.
     pub fn reset_flushes(&mut self) {
         self.state.flushes = [None; MAX_FLUSHES];
+    }
+
+    /// Flush requests not yet complete.
+    pub fn pending_flushes(&self) -> usize {
+        self.state
+            .flushes
+            .iter()
+            .flatten()
+            .filter(|r| r.result.is_none())
+            .count()
     }
 
     fn block_addr(&self, block: u64) -> u64 {

@@ -91,8 +91,11 @@ pub mod host;
 pub mod label;
 pub mod layout;
 pub mod machine;
+pub mod pmemory;
 #[cfg(feature = "std")]
 pub mod replay;
+pub mod rtas;
+pub mod rtas_error_log;
 pub mod stats;
 #[cfg(feature = "alloc")]
 pub mod transcript;

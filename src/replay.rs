@@ -15,12 +15,15 @@ use std::fmt::Write as _;
 use std::string::String;
 use std::vec::Vec;
 
+use crate::device::Device;
 use crate::hcall::{Regs, ReturnCode};
 use crate::host::{
-    BindEvents, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
+    BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
 };
 use crate::label::SparseLabelStore;
-use crate::machine::{Machine, SharedSlots};
+use crate::machine::{Machine, RtasEffect, SharedSlots, Unplug};
+use crate::rtas::{RtasService, RTAS_OUT_NO_ERRORS_FOUND, RTAS_OUT_PARAM_ERROR};
+use crate::rtas_error_log::EventQueue;
 use crate::transcript::{call_line, Directive, Expect, Injection, Opcode, ParseError, Transcript};
 
 const PAGE: u64 = 4096;
@@ -124,6 +127,7 @@ impl FlushExecutor for ReplayHost {
 
 impl BindEvents for ReplayHost {}
 impl StatsSource for ReplayHost {}
+impl EventSignal for ReplayHost {}
 
 /// The machine a transcript runs on.
 pub type ReplayMachine = Machine<SharedSlots<SparseLabelStore>, ReplayHost>;
@@ -172,6 +176,8 @@ fn defined_outputs(opcode: u64) -> &'static [u8] {
 /// configuration, injection into an empty slot, a line out of place).
 pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
     let m = build(t)?;
+    let (mut planner, _) = t.planner()?;
+    let mut events = EventQueue::new();
     let mut report = Report::default();
     let mut started = false;
     for (line, d) in &t.lines {
@@ -210,6 +216,81 @@ pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
                         hex(&got)
                     ));
                 }
+            }
+            Directive::Rtas {
+                service,
+                args,
+                nret,
+                expect,
+            } => {
+                started = true;
+                report.calls += 1;
+                let mut rets = std::vec![0u32; *nret];
+                let ours = m.rtas(*service, args, &mut rets, &mut events);
+                if let Some(RtasEffect::Released(r)) = &ours {
+                    let _ = planner.unplug(r.device.spec());
+                }
+                if ours.is_none() {
+                    // Not papr-scm's: what a platform with nothing else
+                    // answers (the guest model's Pseries does the same).
+                    rets.fill(0);
+                    if let Some(r) = rets.first_mut() {
+                        *r = match service {
+                            RtasService::CheckException | RtasService::EventScan => {
+                                RTAS_OUT_NO_ERRORS_FOUND as u32
+                            }
+                            _ => RTAS_OUT_PARAM_ERROR as u32,
+                        };
+                    }
+                }
+                let actual = Directive::Rtas {
+                    service: *service,
+                    args: args.clone(),
+                    nret: *nret,
+                    expect: Some(rets.clone()),
+                };
+                let ok = expect.as_ref().is_none_or(|e| *e == rets);
+                let mut s = std::format!("{line:5} ");
+                s.push_str(if ok { "ok   " } else { "FAIL " });
+                let _ = write!(s, "{actual}");
+                report.lines.push(s);
+                if !ok {
+                    report
+                        .mismatches
+                        .push(std::format!("line {line}: expected {d}, got {actual}"));
+                }
+            }
+            Directive::Plug(cfg) => {
+                started = true;
+                let spec = planner.plug(cfg).map_err(|e| ParseError {
+                    line,
+                    reason: std::format!("plug: {e}"),
+                })?;
+                let dev = Device::new(spec, SparseLabelStore::new(spec.layout.label_size()));
+                m.plug(dev, &mut events).map_err(|e| ParseError {
+                    line,
+                    reason: std::format!("plug: {e}"),
+                })?;
+                report.lines.push(std::format!("{line:5}      {d}"));
+            }
+            Directive::Unplug { slot } => {
+                started = true;
+                let how = m.unplug(*slot, &mut events).map_err(|e| ParseError {
+                    line,
+                    reason: std::format!("unplug: {e}"),
+                })?;
+                if let Unplug::Released(r) = how {
+                    let _ = planner.unplug(r.device.spec());
+                }
+                report.lines.push(std::format!("{line:5}      {d}"));
+            }
+            Directive::Cas { hotplug_events } => {
+                started = true;
+                events.cas(*hotplug_events);
+                m.reset_connectors(|r| {
+                    let _ = planner.unplug(r.device.spec());
+                });
+                report.lines.push(std::format!("{line:5}      {d}"));
             }
             Directive::Inject { slot, what } => {
                 started = true;

@@ -40,6 +40,7 @@ use crate::config::{
 };
 use crate::device::StatsMode;
 use crate::hcall::{hcall_by_name, hcall_name, HealthBits, Regs, ReturnCode};
+use crate::rtas::RtasService;
 
 /// A malformed line.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -117,6 +118,32 @@ pub enum Directive {
         slot: u32,
         /// The fault.
         what: Injection,
+    },
+    /// `rtas SERVICE ARG... [-> RET...]`: an RTAS call; the returns after
+    /// `->` are checked, and their number is `nret` (without them, 2 for
+    /// `get-sensor-state` and 1 otherwise).
+    Rtas {
+        /// The service.
+        service: RtasService,
+        /// The argument words.
+        args: Vec<u32>,
+        /// The number of return words.
+        nret: usize,
+        /// What the returns must be.
+        expect: Option<Vec<u32>>,
+    },
+    /// `plug KEY=VALUE...` (the `nvdimm` keys): the VMM hot-plugs a device.
+    Plug(NvdimmConfig),
+    /// `unplug slot=N`: the VMM asks the guest to give a device up.
+    Unplug {
+        /// Slot.
+        slot: u32,
+    },
+    /// `cas hotplug-events=on|off`: the guest's CAS, and whether it
+    /// negotiated the dedicated hot-plug event source.
+    Cas {
+        /// OV5_HP_EVT negotiated.
+        hotplug_events: bool,
     },
 }
 
@@ -253,6 +280,12 @@ impl Transcript {
     /// Validates the configuration and places the devices, in declaration
     /// order; a rule broken names the line of the device (or machine).
     pub fn plan(&self) -> Result<(MachineConfig, Vec<DeviceSpec>), ParseError> {
+        self.planner().map(|(p, specs)| (*p.machine(), specs))
+    }
+
+    /// [`Transcript::plan`], keeping the planner for the devices `plug`
+    /// lines add later.
+    pub fn planner(&self) -> Result<(Planner, Vec<DeviceSpec>), ParseError> {
         let (machine, devices) = self.config()?;
         let machine_line = self
             .lines
@@ -272,7 +305,7 @@ impl Transcript {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok((machine, specs))
+        Ok((planner, specs))
     }
 }
 
@@ -281,6 +314,59 @@ fn err(line: usize, reason: &str) -> ParseError {
         line,
         reason: reason.to_string(),
     }
+}
+
+fn parse_word(s: &str) -> Result<u32, String> {
+    let v = parse_num(s)?;
+    if let Ok(w) = u32::try_from(v) {
+        return Ok(w);
+    }
+    // A negative status, e.g. -3 or -9003.
+    i32::try_from(v as i64)
+        .map(|w| w as u32)
+        .map_err(|_| alloc::format!("'{s}' is not a 32-bit word"))
+}
+
+fn parse_rtas(words: &[&str]) -> Result<Directive, String> {
+    let (head, tail) = match words.iter().position(|w| *w == "->") {
+        Some(i) => (&words[..i], Some(&words[i + 1..])),
+        None => (words, None),
+    };
+    let (name, args) = head.split_first().ok_or("rtas: missing service")?;
+    let service = RtasService::ALL
+        .iter()
+        .find(|(_, n)| n == name)
+        .map(|&(s, _)| s)
+        .ok_or_else(|| alloc::format!("rtas: unknown service '{name}'"))?;
+    let args = args
+        .iter()
+        .map(|a| parse_word(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let expect = tail
+        .map(|t| {
+            t.iter()
+                .map(|a| parse_word(a))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let nret = match &expect {
+        Some(e) => e.len(),
+        None if service == RtasService::GetSensorState => 2,
+        None => 1,
+    };
+    if args.len() + nret > crate::rtas::RTAS_ARGS_WORDS {
+        return Err(alloc::format!(
+            "rtas: {} arguments and {nret} returns exceed {} words",
+            args.len(),
+            crate::rtas::RTAS_ARGS_WORDS
+        ));
+    }
+    Ok(Directive::Rtas {
+        service,
+        args,
+        nret,
+        expect,
+    })
 }
 
 /// Parses one line; `Ok(None)` for blank and comment lines.
@@ -308,6 +394,20 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
             }
         }
         "inject" => parse_inject(&rest)?,
+        "rtas" => parse_rtas(&rest)?,
+        "plug" => Directive::Plug(parse_nvdimm(&rest)?),
+        "unplug" => match key_values(&rest)?[..] {
+            [("slot", v)] => Directive::Unplug {
+                slot: field("slot", parse_u32(v))?,
+            },
+            _ => return Err("unplug takes slot=N".to_string()),
+        },
+        "cas" => match key_values(&rest)?[..] {
+            [("hotplug-events", v)] => Directive::Cas {
+                hotplug_events: parse_bool("hotplug-events", v)?,
+            },
+            _ => return Err("cas takes hotplug-events=on|off".to_string()),
+        },
         other => return Err(alloc::format!("unknown directive '{other}'")),
     }))
 }
@@ -570,6 +670,23 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
 /// negative values (return-code style), as in `-1`.
 struct Num(u64);
 
+/// An RTAS word: small values in decimal (sensor types, states), negative
+/// statuses signed, the rest (DRC indexes, addresses) in hex.
+struct Word(u32);
+
+impl fmt::Display for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let signed = self.0 as i32;
+        if self.0 < 0x1_0000 {
+            write!(f, "{}", self.0)
+        } else if (-0x1_0000..0).contains(&signed) {
+            write!(f, "{signed}")
+        } else {
+            write!(f, "{:#x}", self.0)
+        }
+    }
+}
+
 impl fmt::Display for Num {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 == u64::MAX {
@@ -722,6 +839,35 @@ impl fmt::Display for Directive {
             Directive::ExpectMem { addr, bytes } => {
                 write!(f, "expect-mem {addr:#x} {}", Hex(bytes))
             }
+            Directive::Rtas {
+                service,
+                args,
+                expect,
+                ..
+            } => {
+                write!(f, "rtas {}", service.name())?;
+                for a in args {
+                    write!(f, " {}", Word(*a))?;
+                }
+                if let Some(e) = expect {
+                    f.write_str(" ->")?;
+                    for r in e {
+                        write!(f, " {}", Word(*r))?;
+                    }
+                }
+                Ok(())
+            }
+            Directive::Plug(c) => {
+                // The nvdimm line's keys, after "plug".
+                let line = Directive::Nvdimm(*c).to_string();
+                write!(f, "plug{}", &line["nvdimm".len()..])
+            }
+            Directive::Unplug { slot } => write!(f, "unplug slot={slot}"),
+            Directive::Cas { hotplug_events } => write!(
+                f,
+                "cas hotplug-events={}",
+                if *hotplug_events { "on" } else { "off" }
+            ),
             Directive::Inject { slot, what } => {
                 write!(f, "inject slot={slot} ")?;
                 match what {

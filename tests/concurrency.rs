@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 
 use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig};
 use papr_scm::hcall::*;
-use papr_scm::host::{BindEvents, FlushExecutor, GuestMemory, StatsSource};
+use papr_scm::host::{BindEvents, EventSignal, FlushExecutor, GuestMemory, StatsSource};
 use papr_scm::machine::Machine;
 
 const K: u64 = 1024;
@@ -28,6 +28,7 @@ struct CountingHost {
 }
 impl GuestMemory for CountingHost {}
 impl StatsSource for CountingHost {}
+impl EventSignal for CountingHost {}
 impl FlushExecutor for CountingHost {
     // A test executor: it completes every flush (there is no file).
     fn flushes_data(&self) -> bool {

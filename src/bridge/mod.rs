@@ -24,7 +24,7 @@ use crate::config::DeviceSpec;
 use crate::guest::wrapper_abi;
 use crate::hcall::{hcall_name, Regs, ReturnCode, H_SCM_BIND_MEM};
 use crate::host::{
-    BindEvents, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
+    BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
 };
 use crate::machine::Machine;
 use crate::replay::inject;
@@ -142,6 +142,7 @@ impl<L: rsp::Link> FlushExecutor for GdbHost<L> {
 
 impl<L> BindEvents for GdbHost<L> {}
 impl<L> StatsSource for GdbHost<L> {}
+impl<L> EventSignal for GdbHost<L> {}
 
 /// Why a bridged boot stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

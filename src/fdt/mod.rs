@@ -53,18 +53,15 @@ pub use check::{check_blob, BlobError};
 use thiserror::Error;
 use vm_fdt::FdtWriter;
 
-use crate::config::{DeviceSpec, FlushMode, MachineConfig};
+use crate::config::{DeviceSpec, MachineConfig};
 use crate::drc::{DrcIndex, DrcName, DRC_POWER_DOMAIN_LIVE_INSERTION, PMEM_DRC_TYPE};
-use crate::layout::SCM_BLOCK_SIZE;
+use crate::pmemory::{NodeName, PmemoryNode};
 
 /// Name of the parent node (QEMU ≥ 6.1; Linux finds it by `device_type`).
 pub const PERSISTENT_MEMORY_NODE: &str = "ibm,persistent-memory";
 /// `device_type` of the parent node.
 pub const PERSISTENT_MEMORY_TYPE: &str = "ibm,persistent-memory";
-/// `device_type` and `compatible` of each device node.
-pub const PMEMORY_COMPATIBLE: &str = "ibm,pmemory";
-/// `ibm,pmem-application` of each device node.
-pub const PMEM_APPLICATION: &str = "operating-system";
+pub use crate::pmemory::{PMEMORY_COMPATIBLE, PMEM_APPLICATION};
 
 /// A device-tree error.
 #[derive(Debug, Error)]
@@ -87,42 +84,19 @@ impl From<vm_fdt::Error> for FdtError {
 
 /// `ibm,pmemory@<drc index in lowercase hex>`.
 pub fn pmemory_node_name(drc: DrcIndex) -> String {
-    let mut s = String::with_capacity(20);
-    let _ = write!(s, "ibm,pmemory@{:x}", drc.raw());
-    s
+    String::from(NodeName::new(drc).as_str())
 }
 
 /// Writes one `ibm,pmemory@…` node: the child of `/ibm,persistent-memory`
 /// for `spec`, as QEMU's `spapr_dt_nvdimm` builds it. Use it alone for the
 /// fragment a VMM streams through `ibm,configure-connector` on hotplug.
 pub fn write_pmemory_node(fdt: &mut FdtWriter, spec: &DeviceSpec) -> Result<(), FdtError> {
-    let node = fdt.begin_node(&pmemory_node_name(spec.drc))?;
-    if spec.flush == FlushMode::Hcall {
-        fdt.property_null("ibm,hcall-flush-required")?;
+    let node = PmemoryNode::new(spec);
+    let n = fdt.begin_node(node.name())?;
+    for p in node.properties() {
+        fdt.property(p.name, p.value())?;
     }
-    fdt.property_null("ibm,cache-flush-required")?;
-    fdt.property_string("ibm,pmem-application", PMEM_APPLICATION)?;
-    // label_size <= u32::MAX is a configuration rule.
-    fdt.property_u32("ibm,metadata-size", spec.layout.label_size() as u32)?;
-    fdt.property_u64("ibm,number-of-blocks", spec.blocks())?;
-    fdt.property_u64("ibm,block-size", SCM_BLOCK_SIZE)?;
-    fdt.property_u32("ibm,my-drc-index", spec.drc.raw())?;
-    let mut uuid = uuid::Uuid::encode_buffer();
-    fdt.property_string(
-        "ibm,unit-guid",
-        spec.uuid.hyphenated().encode_lower(&mut uuid),
-    )?;
-    // PowerVM's count of persistence losses, a 64-bit value that Linux
-    // (papr_scm_probe, since 5.14) reads with of_property_read_u64; QEMU
-    // never writes it, so the qemu profile leaves it out.
-    if let Some(n) = spec.persistence_failed_count {
-        fdt.property_u64("ibm,persistence-failed-count", n)?;
-    }
-    fdt.property_array_u32("ibm,associativity", spec.associativity.cells())?;
-    fdt.property_string("device_type", PMEMORY_COMPATIBLE)?;
-    fdt.property_string("compatible", PMEMORY_COMPATIBLE)?;
-    fdt.property_u32("reg", spec.drc.raw())?;
-    fdt.end_node(node)?;
+    fdt.end_node(n)?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
-use super::{BindEvents, FlushExecutor, FlushStatus, GuestMemory, StatsSource};
+use super::{BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, StatsSource};
 use crate::label::FileLabelStore;
 
 /// Requests a slot keeps at once: the device keeps at most this many
@@ -246,6 +246,7 @@ impl FlushExecutor for FileFlusher {
 impl GuestMemory for FileFlusher {}
 impl BindEvents for FileFlusher {}
 impl StatsSource for FileFlusher {}
+impl EventSignal for FileFlusher {}
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@
 
 use thiserror::Error;
 
+use crate::rtas_error_log::{EventSource, RtcTime};
+
 /// A guest memory access failed (address not backed by guest RAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("guest memory: {len} bytes at {gpa:#x} are not accessible")]
@@ -128,10 +130,30 @@ pub trait StatsSource {
     }
 }
 
-/// Everything the hcall handlers need from the host.
-pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource {}
+/// The VMM's part of a hotplug event: the interrupt and the clock.
+///
+/// papr-scm queues the event and answers `check-exception`; raising the
+/// event source's interrupt (XICS or XIVE) and the guest's time of day
+/// are the VMM's. The defaults raise nothing and stamp 0000-00-00.
+pub trait EventSignal {
+    /// Pulses the interrupt of `source`: an event is waiting there (after a
+    /// plug or unplug request, and again after a `check-exception` or
+    /// `event-scan` that left events queued, as QEMU does for its
+    /// edge-triggered sources).
+    fn pulse(&self, source: EventSource) {
+        let _ = source;
+    }
 
-impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + ?Sized> Host for T {}
+    /// The guest's time of day, for the event's BCD stamp.
+    fn guest_time(&self) -> RtcTime {
+        RtcTime::default()
+    }
+}
+
+/// Everything the hcall and RTAS handlers need from the host.
+pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal {}
+
+impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal + ?Sized> Host for T {}
 
 /// A host with every default: no guest memory (PERFORMANCE_STATS answers
 /// H_UNSUPPORTED), no flushing (a device needing H_SCM_FLUSH is refused at
@@ -144,6 +166,7 @@ impl GuestMemory for NoHost {}
 impl FlushExecutor for NoHost {}
 impl BindEvents for NoHost {}
 impl StatsSource for NoHost {}
+impl EventSignal for NoHost {}
 
 #[cfg(feature = "std")]
 mod file_flusher;

@@ -5,7 +5,7 @@
 
 use vm_memory::{Bytes, GuestAddress};
 
-use super::{BindEvents, FlushExecutor, GuestMemory, GuestMemoryError, StatsSource};
+use super::{BindEvents, EventSignal, FlushExecutor, GuestMemory, GuestMemoryError, StatsSource};
 
 /// Guest RAM from any `vm_memory` object that reads and writes bytes at
 /// guest addresses (`GuestMemoryMmap`, a `GuestMemoryAtomic`'s guard, …),
@@ -58,3 +58,4 @@ impl<M: Bytes<GuestAddress>> GuestMemory for VmMemory<M> {
 impl<M> FlushExecutor for VmMemory<M> {}
 impl<M> BindEvents for VmMemory<M> {}
 impl<M> StatsSource for VmMemory<M> {}
+impl<M> EventSignal for VmMemory<M> {}

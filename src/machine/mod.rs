@@ -24,14 +24,16 @@ use crate::label::LabelStore;
 
 #[cfg(feature = "std")]
 mod build;
+mod hotplug;
 mod index;
 mod slots;
 
 #[cfg(feature = "std")]
 pub use self::build::BuildError;
+pub use self::hotplug::{PlugError, Released, RtasEffect, Unplug, UnplugError};
 #[cfg(feature = "std")]
-pub use self::slots::{InsertError, InsertErrorKind, SharedSlots};
-pub use self::slots::{LocalSlots, SlotTable};
+pub use self::slots::{InsertError, SharedSlots};
+pub use self::slots::{InsertErrorKind, LocalSlots, SlotTable};
 
 /// The SCM side of a pseries machine: devices by slot, the profile and the
 /// host.

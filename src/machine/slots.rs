@@ -28,6 +28,33 @@ pub trait SlotTable {
     fn generation(&self) -> u64 {
         0
     }
+
+    /// Puts `device` into its slot (hot-plug). The default table cannot,
+    /// and hands the device back with [`InsertErrorKind::Unsupported`].
+    fn put(
+        &self,
+        device: Device<Self::Label>,
+    ) -> Result<(), (InsertErrorKind, Device<Self::Label>)> {
+        Err((InsertErrorKind::Unsupported, device))
+    }
+
+    /// Takes the device out of `slot` (the end of an unplug); `None` if
+    /// the slot is empty or the table cannot remove devices (the default).
+    fn take(&self, slot: u32) -> Option<Device<Self::Label>> {
+        let _ = slot;
+        None
+    }
+}
+
+/// Why a slot table refused a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertErrorKind {
+    /// The slot already holds a device (remove it first).
+    Occupied,
+    /// The slot is past the table's last slot.
+    OutOfRange,
+    /// The table cannot insert devices after it was built.
+    Unsupported,
 }
 
 /// Slots in caller-provided `RefCell`s: no allocation, not `Sync`.
@@ -77,10 +104,27 @@ impl<L: LabelStore> SlotTable for LocalSlots<'_, L> {
         let mut dev = cell.try_borrow_mut().ok()?;
         dev.as_mut().map(f)
     }
+
+    fn put(&self, device: Device<L>) -> Result<(), (InsertErrorKind, Device<L>)> {
+        let Some(cell) = self.cells.get(device.spec().slot as usize) else {
+            return Err((InsertErrorKind::OutOfRange, device));
+        };
+        match cell.try_borrow_mut() {
+            Ok(mut c) if c.is_none() => {
+                *c = Some(device);
+                Ok(())
+            }
+            _ => Err((InsertErrorKind::Occupied, device)),
+        }
+    }
+
+    fn take(&self, slot: u32) -> Option<Device<L>> {
+        self.cells.get(slot as usize)?.try_borrow_mut().ok()?.take()
+    }
 }
 
 #[cfg(feature = "std")]
-pub use self::shared::{InsertError, InsertErrorKind, SharedSlots};
+pub use self::shared::{InsertError, SharedSlots};
 
 #[cfg(feature = "std")]
 mod shared {
@@ -94,24 +138,16 @@ mod shared {
 
     use thiserror::Error;
 
-    use super::SlotTable;
+    use super::{InsertErrorKind, SlotTable};
     use crate::device::Device;
     use crate::label::LabelStore;
-
-    /// Why [`SharedSlots::insert`] refused a device.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum InsertErrorKind {
-        /// The slot already holds a device (remove it first).
-        Occupied,
-        /// The slot is past the table's last slot.
-        OutOfRange,
-    }
 
     /// A refused insert, handing the device back.
     #[derive(Error)]
     #[error("slot {slot}: {}", match .kind {
         InsertErrorKind::Occupied => "already holds a device",
         InsertErrorKind::OutOfRange => "is past the last slot of the table",
+        InsertErrorKind::Unsupported => "cannot take devices after it was built",
     })]
     pub struct InsertError<L> {
         /// The device's slot.
@@ -236,6 +272,14 @@ mod shared {
         #[inline]
         fn generation(&self) -> u64 {
             self.generation.load(Ordering::Acquire)
+        }
+
+        fn put(&self, device: Device<L>) -> Result<(), (InsertErrorKind, Device<L>)> {
+            self.insert(device).map_err(|e| (e.kind, *e.device))
+        }
+
+        fn take(&self, slot: u32) -> Option<Device<L>> {
+            self.remove(slot)
         }
     }
 }

@@ -464,6 +464,7 @@ fn test_performance_stats_count_is_bounded() {
     impl crate::host::FlushExecutor for Mem {}
     impl crate::host::BindEvents for Mem {}
     impl crate::host::StatsSource for Mem {}
+    impl crate::host::EventSignal for Mem {}
     let [a, _] = specs();
     let mut la = [0u8; 128 * 1024];
     let cells = [RefCell::new(Some(Device::new(

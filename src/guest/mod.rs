@@ -23,8 +23,15 @@ use thiserror::Error;
 use crate::hcall::*;
 use crate::host::{GuestMemoryError, Host};
 use crate::machine::{Machine, SlotTable};
+use crate::rtas::RtasService;
+
+mod dlpar;
 use crate::stats::{SCMSTATS_EYECATCHER, SCMSTATS_VERSION};
 use crate::transcript::{call_line, Directive};
+pub use dlpar::{
+    cc_device_node, parse_hotplug_section, CcNode, DlparError, DlparOutcome, HotplugRequest,
+    Pseries, RTAS_ERROR_LOG_MAX, RTAS_HOTPLUG_EVENTS,
+};
 
 /// A hypervisor as the guest sees it: hcalls and guest memory.
 pub trait Hypervisor {
@@ -37,6 +44,13 @@ pub trait Hypervisor {
 
     /// Reads guest memory (the guest's own loads).
     fn read_guest(&mut self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError>;
+
+    /// Makes RTAS call `service` with `args`, writing `rets`; false if the
+    /// hypervisor has no RTAS (the default: an hcall-only hypervisor).
+    fn rtas(&mut self, service: RtasService, args: &[u32], rets: &mut [u32]) -> bool {
+        let _ = (service, args, rets);
+        false
+    }
 }
 
 impl<S: SlotTable, H: Host> Hypervisor for &Machine<S, H> {
@@ -144,21 +158,25 @@ pub fn discover(dtb: &[u8]) -> Result<Vec<Result<DeviceNode, ProbeError>>, Disco
         .filter_map(|n| {
             let compat = n.compatible()?;
             let v2 = compat.all().any(|c| c == "ibm,pmemory-v2");
-            (v2 || compat.all().any(|c| c == "ibm,pmemory")).then(|| parse_node(&n, v2))
+            (v2 || compat.all().any(|c| c == "ibm,pmemory"))
+                .then(|| parse_node(n.name, |p| n.property(p).map(|p| p.value), v2))
         })
         .collect())
 }
 
-fn parse_node(n: &::fdt::node::FdtNode<'_, '_>, v2: bool) -> Result<DeviceNode, ProbeError> {
-    let name = n.name.to_string();
+/// `papr_scm_probe`'s reading of a node's properties, from a blob or from
+/// the node configure-connector built (`find(name)` returns a value).
+fn parse_node<'a>(
+    name: &str,
+    find: impl Fn(&str) -> Option<&'a [u8]>,
+    v2: bool,
+) -> Result<DeviceNode, ProbeError> {
+    let name = name.to_string();
     let prop = |p: &'static str, need: usize| -> Result<&[u8], ProbeError> {
-        let v = n
-            .property(p)
-            .ok_or_else(|| ProbeError::Missing {
-                node: name.clone(),
-                property: p,
-            })?
-            .value;
+        let v = find(p).ok_or_else(|| ProbeError::Missing {
+            node: name.clone(),
+            property: p,
+        })?;
         if v.len() < need {
             return Err(ProbeError::Short {
                 node: name.clone(),
@@ -182,14 +200,12 @@ fn parse_node(n: &::fdt::node::FdtNode<'_, '_>, v2: bool) -> Result<DeviceNode, 
             property: "ibm,unit-guid",
         })?;
     let uuid = String::from_utf8_lossy(&guid[..end]).into_owned();
-    let metadata_size = n
-        .property("ibm,metadata-size")
-        .filter(|p| p.value.len() >= 4)
-        .map(|p| BigEndian::read_u32(p.value));
-    let dirty_shutdown_count = n
-        .property("ibm,persistence-failed-count")
-        .filter(|p| p.value.len() >= 8)
-        .map_or(0, |p| BigEndian::read_u64(p.value));
+    let metadata_size = find("ibm,metadata-size")
+        .filter(|v| v.len() >= 4)
+        .map(BigEndian::read_u32);
+    let dirty_shutdown_count = find("ibm,persistence-failed-count")
+        .filter(|v| v.len() >= 8)
+        .map_or(0, BigEndian::read_u64);
     Ok(DeviceNode {
         name,
         drc,
@@ -197,8 +213,8 @@ fn parse_node(n: &::fdt::node::FdtNode<'_, '_>, v2: bool) -> Result<DeviceNode, 
         blocks,
         uuid,
         metadata_size,
-        cache_flush: n.property("ibm,cache-flush-required").is_some(),
-        hcall_flush: n.property("ibm,hcall-flush-required").is_some(),
+        cache_flush: find("ibm,cache-flush-required").is_some(),
+        hcall_flush: find("ibm,hcall-flush-required").is_some(),
         dirty_shutdown_count,
         v2,
     })
@@ -342,6 +358,18 @@ pub enum TraceItem {
     /// Guest memory around a call: [`Directive::Mem`] for bytes the guest
     /// stored before it, [`Directive::ExpectMem`] for bytes it read after.
     Memory(Directive),
+    /// An RTAS call and the returns it got.
+    Rtas {
+        /// The service.
+        service: RtasService,
+        /// The argument words.
+        args: Vec<u32>,
+        /// The return words.
+        rets: Vec<u32>,
+    },
+    /// What the VMM did meanwhile (`plug`, `unplug`, `cas`), noted by the
+    /// test with [`Guest::note`].
+    Vmm(Directive),
 }
 
 impl TraceItem {
@@ -356,7 +384,17 @@ impl TraceItem {
                 regs_out,
                 reads,
             } => call_line(*opcode, regs_in, *nargs, *status, regs_out, reads),
-            TraceItem::Memory(d) => d.clone(),
+            TraceItem::Memory(d) | TraceItem::Vmm(d) => d.clone(),
+            TraceItem::Rtas {
+                service,
+                args,
+                rets,
+            } => Directive::Rtas {
+                service: *service,
+                args: args.clone(),
+                nret: rets.len(),
+                expect: Some(rets.clone()),
+            },
         }
     }
 }
@@ -486,6 +524,12 @@ pub struct Guest<V> {
     pub page_size: u64,
     /// Guest-physical address of the statistics buffer.
     pub stats_buffer: u64,
+    /// Real address of the buffer the hotplug interrupt passes to
+    /// `check-exception` (Linux `ras_log_buf`).
+    pub rtas_buffer: u32,
+    /// Real address of the configure-connector work area (Linux
+    /// `rtas_data_buf`).
+    pub rtas_data_buf: u64,
 }
 
 impl<V> Guest<V> {
@@ -496,6 +540,8 @@ impl<V> Guest<V> {
             trace: Vec::new(),
             page_size: 0x10000,
             stats_buffer: 0x10000,
+            rtas_buffer: 0x20000,
+            rtas_data_buf: 0x30000,
         }
     }
 
@@ -507,6 +553,12 @@ impl<V> Guest<V> {
     /// Every step so far.
     pub fn trace(&self) -> &[TraceItem] {
         &self.trace
+    }
+
+    /// Records something the VMM did between the guest's calls, so the
+    /// transcript replays it in order.
+    pub fn note(&mut self, d: Directive) {
+        self.trace.push(TraceItem::Vmm(d));
     }
 
     /// The trace as transcript lines.

@@ -11,6 +11,9 @@ use core::fmt;
 
 use thiserror::Error;
 
+mod connector;
+pub use connector::{Connector, ConnectorState, DrcEffect, DrcState, WorkArea};
+
 /// DRC type shift for PMEM connectors (`SPAPR_DR_CONNECTOR_TYPE_SHIFT_PMEM`).
 pub const DRC_TYPE_SHIFT_PMEM: u32 = 9;
 /// Bit position of the type field in a DRC index (`DRC_INDEX_TYPE_SHIFT`).
