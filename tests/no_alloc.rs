@@ -138,3 +138,57 @@ fn test_hcall_path_allocates_nothing() {
         assert_eq!(info.count_total, 0, "{profile:?}: {info:?}");
     }
 }
+
+#[test]
+fn test_rtas_path_allocates_nothing() {
+    use papr_scm::rtas::RtasService;
+    use papr_scm::rtas_error_log::EventQueue;
+    for profile in [Profile::Qemu, Profile::Papr] {
+        let m = machine(profile);
+        // The work area and event buffer pages, touched beforehand (the
+        // sparse RAM's first write allocates; that is the host's memory).
+        m.host().ram.write_guest(0x3000, &[0; 4096]).unwrap();
+        m.host().ram.write_guest(0x5000, &[0; 128]).unwrap();
+        m.host()
+            .ram
+            .write_guest(0x3000, &0x9000_0000u32.to_be_bytes())
+            .unwrap();
+        let mut q = EventQueue::new();
+        q.cas(true);
+        let mut unplugs = 0;
+        let info = allocation_counter::measure(|| {
+            // A remove event for a configured device, taken by check-exception.
+            if m.unplug(0, &mut q).is_ok() {
+                unplugs += 1;
+            }
+            let calls: &[(RtasService, &[u32], usize)] = &[
+                (
+                    RtasService::CheckException,
+                    &[0, 0, 0x1000_0000, 0, 0x5000, 2048],
+                    1,
+                ),
+                (
+                    RtasService::CheckException,
+                    &[0, 0, 0x1000_0000, 0, 0x5000, 2048],
+                    1,
+                ),
+                (RtasService::EventScan, &[0, 0, 0, 0], 1),
+                (RtasService::GetSensorState, &[9003, 0x9000_0000], 2),
+                (RtasService::SetIndicator, &[9001, 0x9000_0000, 1], 1),
+                (RtasService::IbmConfigureConnector, &[0x3000, 0], 1),
+                (RtasService::IbmConfigureConnector, &[0x3000, 0], 1),
+                (RtasService::SetIndicator, &[9002, 0x9000_0000, 1], 1),
+                (RtasService::SetIndicator, &[9003, 0x9000_0003, 1], 1),
+                (RtasService::SetIndicator, &[9003, 0x8000_0000, 1], 1),
+            ];
+            for _ in 0..50 {
+                for (s, args, nret) in calls {
+                    let mut rets = [0u32; 2];
+                    let _ = m.rtas(*s, args, &mut rets[..*nret], &mut q);
+                }
+            }
+        });
+        assert_eq!(unplugs, 1);
+        assert_eq!(info.count_total, 0, "{profile:?}: {info:?}");
+    }
+}

@@ -67,16 +67,23 @@ pub struct ConnectorState {
     pub unplug_requested: bool,
 }
 
+/// The work area could not be written (guest memory the VMM cannot reach).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("configure-connector: the work area cannot be written")]
+pub struct WorkAreaError;
+
 /// The guest's configure-connector work area, written one step at a time.
 pub trait WorkArea {
     /// Writes `data` at byte `offset` of the work area.
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), ()>;
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), WorkAreaError>;
 }
 
 impl WorkArea for [u8] {
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), ()> {
-        let end = offset.checked_add(data.len()).ok_or(())?;
-        self.get_mut(offset..end).ok_or(())?.copy_from_slice(data);
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), WorkAreaError> {
+        let end = offset.checked_add(data.len()).ok_or(WorkAreaError)?;
+        self.get_mut(offset..end)
+            .ok_or(WorkAreaError)?
+            .copy_from_slice(data);
         Ok(())
     }
 }
@@ -308,7 +315,7 @@ impl Connector {
                 wa.write(4 * CC_IDX_PROP_DATA_OFFSET, &word(name_end))?;
                 write_cut(wa, name_end, v)?;
             }
-            Ok::<(), ()>(())
+            Ok::<(), WorkAreaError>(())
         })();
         if written.is_err() {
             return (RTAS_OUT_HW_ERROR, DrcEffect::None);
@@ -319,7 +326,11 @@ impl Connector {
 }
 
 /// Writes what of `data` fits below [`CC_WA_LEN`].
-fn write_cut<W: WorkArea + ?Sized>(wa: &mut W, offset: usize, data: &[u8]) -> Result<(), ()> {
+fn write_cut<W: WorkArea + ?Sized>(
+    wa: &mut W,
+    offset: usize,
+    data: &[u8],
+) -> Result<(), WorkAreaError> {
     let room = CC_WA_LEN.saturating_sub(offset);
     let data = &data[..data.len().min(room)];
     if data.is_empty() {

@@ -12,7 +12,7 @@ use core::fmt;
 use thiserror::Error;
 
 mod connector;
-pub use connector::{Connector, ConnectorState, DrcEffect, DrcState, WorkArea};
+pub use connector::{Connector, ConnectorState, DrcEffect, DrcState, WorkArea, WorkAreaError};
 
 /// DRC type shift for PMEM connectors (`SPAPR_DR_CONNECTOR_TYPE_SHIFT_PMEM`).
 pub const DRC_TYPE_SHIFT_PMEM: u32 = 9;

@@ -140,6 +140,7 @@ pub enum DlparError {
 }
 
 /// What the guest did with one hotplug request.
+#[allow(clippy::large_enum_variant)] // one per hotplug event
 #[derive(Debug)]
 pub enum DlparOutcome {
     /// The device was added and probed.
@@ -158,6 +159,16 @@ pub struct CcNode {
 }
 
 impl<V: Hypervisor> Guest<V> {
+    /// A store of the guest's own, recorded as a `mem` line.
+    fn store_rtas(&mut self, gpa: u64, data: &[u8]) -> Result<(), DlparError> {
+        self.store(gpa, data).map_err(|_| {
+            DlparError::Memory(GuestMemoryError {
+                gpa,
+                len: data.len(),
+            })
+        })
+    }
+
     fn rtas_call(
         &mut self,
         service: RtasService,
@@ -188,7 +199,7 @@ impl<V: Hypervisor> Guest<V> {
         let buf = self.rtas_buffer;
         // The buffer holds whatever was there: zero it so a stale event
         // cannot pass for a new one in the model.
-        self.hypervisor().write_guest(u64::from(buf), &[0; 116])?;
+        self.store_rtas(u64::from(buf), &[0; 116])?;
         // vector offset, additional info, mask, critical, buffer, length
         let args = [0, 0, RTAS_HOTPLUG_EVENTS, 0, buf, RTAS_ERROR_LOG_MAX];
         self.rtas_call(RtasService::CheckException, &args, 1)?;
@@ -286,7 +297,7 @@ impl<V: Hypervisor> Guest<V> {
         let wa = self.rtas_data_buf;
         let mut head = [0u8; 8];
         head[..4].copy_from_slice(&drc.to_be_bytes());
-        self.hypervisor().write_guest(wa, &head)?;
+        self.store_rtas(wa, &head)?;
         let mut node: Option<CcNode> = None;
         let mut depth = 0usize;
         // A node has a bounded number of properties; a hypervisor that
@@ -305,7 +316,21 @@ impl<V: Hypervisor> Guest<V> {
                 let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
                 String::from_utf8_lossy(&tail[..end]).into_owned()
             };
-            match Self::status(&r) {
+            // What the step wrote: words 2..4 and the name (and value).
+            let status = Self::status(&r);
+            let written = match status {
+                SPAPR_DR_CC_RESPONSE_NEXT_CHILD => Some(20 + cstr(w(2)).len() + 1),
+                SPAPR_DR_CC_RESPONSE_NEXT_PROPERTY => Some(w(4).saturating_add(w(3))),
+                _ => None,
+            };
+            if let Some(end) = written.filter(|&e| e <= CC_WA_LEN) {
+                self.trace
+                    .push(TraceItem::Memory(crate::transcript::Directive::ExpectMem {
+                        addr: wa + 8,
+                        bytes: area[8..end].to_vec(),
+                    }));
+            }
+            match status {
                 SPAPR_DR_CC_RESPONSE_SUCCESS => {
                     return node.ok_or(DlparError::ConfigureConnector(0));
                 }

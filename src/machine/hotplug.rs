@@ -18,7 +18,7 @@ use thiserror::Error;
 use super::{Machine, SlotTable};
 use crate::config::{FlushMode, Profile};
 use crate::device::{Ctx, Device};
-use crate::drc::{DrcEffect, DrcIndex, WorkArea, PMEM_DRC_BASE};
+use crate::drc::{DrcEffect, DrcIndex, WorkArea, WorkAreaError, PMEM_DRC_BASE};
 use crate::host::{GuestMemory, Host};
 use crate::label::LabelStore;
 use crate::pmemory::PmemoryNode;
@@ -44,6 +44,9 @@ pub struct Released<L> {
 }
 
 /// What an RTAS call did besides its return words.
+// The device travels by value: the core has no heap to box it in, and a
+// hot-plug path has no size to save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RtasEffect<L> {
     /// Nothing the VMM needs to act on.
@@ -155,6 +158,7 @@ pub enum UnplugError {
 }
 
 /// How an unplug request went.
+#[allow(clippy::large_enum_variant)] // as RtasEffect
 #[derive(Debug)]
 pub enum Unplug<L> {
     /// The guest never acquired the connector: the device left at once
@@ -172,9 +176,9 @@ struct GuestWorkArea<'a, M: ?Sized> {
 }
 
 impl<M: GuestMemory + ?Sized> WorkArea for GuestWorkArea<'_, M> {
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), ()> {
-        let gpa = self.gpa.checked_add(offset as u64).ok_or(())?;
-        self.mem.write_guest(gpa, data).map_err(|_| ())
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), WorkAreaError> {
+        let gpa = self.gpa.checked_add(offset as u64).ok_or(WorkAreaError)?;
+        self.mem.write_guest(gpa, data).map_err(|_| WorkAreaError)
     }
 }
 
@@ -191,6 +195,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// device should come from the same `Planner` as the others, so its
     /// address and slot are free. Cold-plugged devices go into the slot
     /// table before the machine is made and raise no event.
+    #[allow(clippy::result_large_err)] // the device comes back by value
     pub fn plug(
         &self,
         mut device: Device<S::Label>,
@@ -498,7 +503,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
 
     /// `check-exception` (QEMU `check_exception`): nargs 6 or 7 (vector
     /// offset, additional info, class mask, critical, buffer, length), nret
-    /// 1. Dequeues the oldest PMEM event of the mask's classes into the
+    /// 1; dequeues the oldest PMEM event of the mask's classes into the
     /// buffer and pulses the source again while events remain.
     fn rtas_check_exception(
         &self,
