@@ -27,9 +27,7 @@ fn machine(profile: Profile) -> Machine<SharedSlots<VecLabelStore>, ReplayHost> 
     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
     let mut b = NvdimmConfig::new(G / 4 + 128 * K, 128 * K, uuid);
     b.kind = DeviceKind::SpaprNvdimm;
-    let host = ReplayHost {
-        ram: SparseRam::new(2 * G),
-    };
+    let host = ReplayHost::new(SparseRam::new(2 * G));
     Machine::from_config(
         &m,
         &[NvdimmConfig::new(G + 128 * K, 128 * K, uuid), b],

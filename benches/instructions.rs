@@ -96,7 +96,7 @@ fn host() -> ReplayHost {
     req.extend_from_slice(b"MemLife ");
     req.extend_from_slice(&[0; 8]);
     papr_scm::host::GuestMemory::write_guest(&ram, 0x1000, &req).unwrap();
-    ReplayHost { ram }
+    ReplayHost::new(ram)
 }
 
 fn drive<S: SlotTable>(m: &Machine<S, ReplayHost>, sc: &Scenario, calls: u64) {

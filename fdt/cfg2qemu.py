@@ -7,6 +7,11 @@ to qemu-system-ppc64 arguments, one per line, creating sparse backing files.
 usage: cfg2qemu.py CFG WORKDIR [MACHINE-OPTIONS]
   WORKDIR receives nv<i>.img for the i-th nvdimm line (truncate, sparse).
   MACHINE-OPTIONS are appended to -machine pseries,nvdimm=on (e.g. dumpdtb=F).
+  A `plug` line (a device the guest gets at run time) gets its image too and
+  WORKDIR/plug<j>.hmp, the monitor commands that add it; a `plug` line for a
+  slot an earlier one already used is the same device plugged again (QEMU
+  keeps it: it cannot unplug an NVDIMM) and adds nothing. WORKDIR/backing.list
+  names the image of every nvdimm and plug line, in order.
 """
 import sys
 
@@ -22,7 +27,7 @@ def size(s):
     return t
 
 
-mach, devs = None, []
+mach, devs, plugs = None, [], []
 for line in open(cfg):
     line = line.split('#')[0].split()
     if not line:
@@ -32,6 +37,8 @@ for line in open(cfg):
         mach = kv
     elif line[0] == 'nvdimm':
         devs.append(kv)
+    elif line[0] == 'plug':
+        plugs.append(kv)
 ram = size(mach['ram'])
 maxmem = size(mach.get('maxmem', mach['ram']))
 nodes = int(mach.get('numa-nodes', '1'))
@@ -44,7 +51,10 @@ if nodes > 1:
     for n in range(nodes):
         args += ['-object', f'memory-backend-ram,id=ram{n},size={ram // nodes}',
                  '-numa', f'node,nodeid={n},cpus={n},memdev=ram{n}']
-for i, d in enumerate(devs):
+
+
+def device(i, d):
+    """The -object and -device values of the i-th device."""
     sz = size(d['size'])
     img = f'{work}/nv{i}.img'
     with open(img, 'wb') as f:
@@ -52,12 +62,31 @@ for i, d in enumerate(devs):
     be = f'memory-backend-file,id=mem{i},mem-path={img},size={sz},share=on'
     if d.get('pmem') == 'on':
         be += ',pmem=on'
-    args += ['-object', be]
     dev = f'{d.get("type", "nvdimm")},id=nv{i},memdev=mem{i}'
     if 'label-size' in d:
         dev += f',label-size={size(d["label-size"])}'
     for k in ('uuid', 'slot', 'node', 'addr', 'unarmed', 'pmem-override'):
         if k in d:
             dev += f',{k}={d[k]}'
-    args += ['-device', dev]
+    return img, be, dev
+
+
+images = []
+for i, d in enumerate(devs):
+    img, be, dev = device(i, d)
+    images.append(img)
+    args += ['-object', be, '-device', dev]
+by_slot = {}
+for j, d in enumerate(plugs):
+    if 'slot' in d and d['slot'] in by_slot:
+        images.append(by_slot[d['slot']])
+        continue
+    img, be, dev = device(len(devs) + j, d)
+    images.append(img)
+    by_slot[d.get('slot')] = img
+    with open(f'{work}/plug{j}.hmp', 'w') as f:
+        f.write(f'object_add {be}\ndevice_add {dev}\n')
+if plugs:
+    with open(f'{work}/backing.list', 'w') as f:
+        f.write(''.join(i + '\n' for i in images))
 print('\n'.join(args))

@@ -132,9 +132,7 @@ fn run_in(
         );
         let _ = slots.insert(Device::new(*s, store));
     }
-    let host = ReplayHost {
-        ram: SparseRam::new(machine.ram_size),
-    };
+    let host = ReplayHost::new(SparseRam::new(machine.ram_size));
     let m: DemoMachine = Machine::with_host(machine, slots, host);
 
     // The device tree the guest boots with.

@@ -95,6 +95,13 @@ struct BridgeArgs {
     /// Time limit for the whole boot, in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// The guest's boot tree (QEMU -machine dumpdtb=FILE): answer the RTAS
+    /// calls of PMEM connectors and run the configuration's plug/unplug lines.
+    #[arg(long)]
+    dtb: Option<PathBuf>,
+    /// With --dtb: record QEMU's answers to PMEM RTAS calls, answer nothing.
+    #[arg(long, requires = "dtb")]
+    observe_rtas: bool,
 }
 
 /// Writes to stdout; a closed pipe (`papr-scm … | head`) ends the command
@@ -241,6 +248,8 @@ fn cmd_bridge(a: BridgeArgs) -> ExitCode {
         trace: a.trace,
         backing: a.backing,
         timeout: Duration::from_secs(a.timeout),
+        dtb: a.dtb,
+        observe_rtas: a.observe_rtas,
     };
     match bridge::run(&opts) {
         Ok(()) => ExitCode::from(OK),

@@ -23,7 +23,7 @@ use crate::host::{
 use crate::label::SparseLabelStore;
 use crate::machine::{Machine, RtasEffect, SharedSlots, Unplug};
 use crate::rtas::{RtasService, RTAS_OUT_NO_ERRORS_FOUND, RTAS_OUT_PARAM_ERROR};
-use crate::rtas_error_log::EventQueue;
+use crate::rtas_error_log::{EventQueue, RtcTime};
 use crate::transcript::{call_line, Directive, Expect, Injection, Opcode, ParseError, Transcript};
 
 const PAGE: u64 = 4096;
@@ -95,11 +95,24 @@ impl GuestMemory for SparseRam {
     }
 }
 
-/// The host replay uses: sparse RAM, flushes that complete when polled.
+/// The host replay uses: sparse RAM, flushes that complete when polled,
+/// the clock `time` lines set.
 #[derive(Debug, Default)]
 pub struct ReplayHost {
     /// Guest RAM.
     pub ram: SparseRam,
+    /// The guest's time of day, for hotplug event stamps.
+    pub clock: std::cell::Cell<RtcTime>,
+}
+
+impl ReplayHost {
+    /// A host over `ram`, its clock at zero.
+    pub fn new(ram: SparseRam) -> Self {
+        ReplayHost {
+            ram,
+            clock: Default::default(),
+        }
+    }
 }
 
 impl GuestMemory for ReplayHost {
@@ -127,7 +140,11 @@ impl FlushExecutor for ReplayHost {
 
 impl BindEvents for ReplayHost {}
 impl StatsSource for ReplayHost {}
-impl EventSignal for ReplayHost {}
+impl EventSignal for ReplayHost {
+    fn guest_time(&self) -> RtcTime {
+        self.clock.get()
+    }
+}
 
 /// The machine a transcript runs on.
 pub type ReplayMachine = Machine<SharedSlots<SparseLabelStore>, ReplayHost>;
@@ -135,9 +152,7 @@ pub type ReplayMachine = Machine<SharedSlots<SparseLabelStore>, ReplayHost>;
 /// Builds the machine a transcript's `machine` and `nvdimm` lines describe.
 pub fn build(t: &Transcript) -> Result<ReplayMachine, ParseError> {
     let (machine, specs) = t.plan()?;
-    let host = ReplayHost {
-        ram: SparseRam::new(machine.ram_size),
-    };
+    let host = ReplayHost::new(SparseRam::new(machine.ram_size));
     // Sparse labels: a configuration's label-size (up to 4 GiB a device)
     // costs memory only where the transcript writes.
     Machine::from_specs_with(&machine, &specs, host, |spec| {
@@ -283,6 +298,9 @@ pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
                     let _ = planner.unplug(r.device.spec());
                 }
                 report.lines.push(std::format!("{line:5}      {d}"));
+            }
+            Directive::Time(t) => {
+                m.host().clock.set(*t);
             }
             Directive::Cas { hotplug_events } => {
                 started = true;

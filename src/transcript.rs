@@ -41,6 +41,7 @@ use crate::config::{
 use crate::device::StatsMode;
 use crate::hcall::{hcall_by_name, hcall_name, HealthBits, Regs, ReturnCode};
 use crate::rtas::RtasService;
+use crate::rtas_error_log::RtcTime;
 
 /// A malformed line.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -145,6 +146,9 @@ pub enum Directive {
         /// OV5_HP_EVT negotiated.
         hotplug_events: bool,
     },
+    /// `time YYYY-MM-DDTHH:MM:SS`: the guest's clock from here on (the
+    /// stamp of the hotplug events that follow).
+    Time(RtcTime),
 }
 
 /// A parsed transcript: directives with their line numbers.
@@ -316,6 +320,25 @@ fn err(line: usize, reason: &str) -> ParseError {
     }
 }
 
+fn parse_time(s: &str) -> Result<RtcTime, String> {
+    let bad = || alloc::format!("time: '{s}' is not YYYY-MM-DDTHH:MM:SS");
+    let (date, time) = s.split_once('T').ok_or_else(bad)?;
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    let ([y, mo, da], [h, mi, se]) = (&d[..], &t[..]) else {
+        return Err(bad());
+    };
+    let n = |v: &str, max: u16| v.parse::<u16>().ok().filter(|&v| v <= max).ok_or_else(bad);
+    Ok(RtcTime {
+        year: n(y, 9999)?,
+        month: n(mo, 12)? as u8,
+        day: n(da, 31)? as u8,
+        hour: n(h, 23)? as u8,
+        minute: n(mi, 59)? as u8,
+        second: n(se, 59)? as u8,
+    })
+}
+
 fn parse_word(s: &str) -> Result<u32, String> {
     let v = parse_num(s)?;
     if let Ok(w) = u32::try_from(v) {
@@ -401,6 +424,10 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
                 slot: field("slot", parse_u32(v))?,
             },
             _ => return Err("unplug takes slot=N".to_string()),
+        },
+        "time" => match rest[..] {
+            [t] => Directive::Time(parse_time(t)?),
+            _ => return Err("time takes YYYY-MM-DDTHH:MM:SS".to_string()),
         },
         "cas" => match key_values(&rest)?[..] {
             [("hotplug-events", v)] => Directive::Cas {
@@ -863,6 +890,11 @@ impl fmt::Display for Directive {
                 write!(f, "plug{}", &line["nvdimm".len()..])
             }
             Directive::Unplug { slot } => write!(f, "unplug slot={slot}"),
+            Directive::Time(t) => write!(
+                f,
+                "time {:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            ),
             Directive::Cas { hotplug_events } => write!(
                 f,
                 "cas hotplug-events={}",

@@ -27,9 +27,7 @@ fn machine(profile: Profile) -> TestMachine {
     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
     let mut b = NvdimmConfig::new(256 * M + 128 * K, 128 * K, uuid);
     b.kind = DeviceKind::SpaprNvdimm;
-    let host = ReplayHost {
-        ram: SparseRam::new(64 * K),
-    };
+    let host = ReplayHost::new(SparseRam::new(64 * K));
     let m = Machine::from_config(
         &m,
         &[NvdimmConfig::new(G + 128 * K, 128 * K, uuid), b],

@@ -23,9 +23,7 @@ fn machine(
     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
     let mut flushy = NvdimmConfig::new(G / 4 + 128 * K, 128 * K, uuid);
     flushy.kind = DeviceKind::SpaprNvdimm;
-    let host = ReplayHost {
-        ram: SparseRam::new(2 * G),
-    };
+    let host = ReplayHost::new(SparseRam::new(2 * G));
     let m = Machine::from_config(
         &m,
         &[NvdimmConfig::new(G + 128 * K, 128 * K, uuid), flushy],

@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         ram.write_guest(at, &h).unwrap();
     }
     let devices = [NvdimmConfig::new(G + 128 * K, 128 * K, uuid), flush, pmem];
-    let machine = Machine::from_config(&m, &devices, ReplayHost { ram }).unwrap();
+    let machine = Machine::from_config(&m, &devices, ReplayHost::new(ram)).unwrap();
     let opcode = SCM_HCALLS[usize::from(sel) % SCM_HCALLS.len()].0;
     // Registers are biased towards DRC indexes, buffer addresses and small
     // values, so the checks behind the first ones are reached.

@@ -31,10 +31,21 @@ use crate::replay::inject;
 use crate::transcript::{call_line, Directive, Transcript};
 
 pub mod rsp;
+pub mod rtas;
 pub mod vmlinux;
 
+use std::collections::VecDeque;
+
+use self::rtas::{now, rtas_tokens};
+use crate::config::Planner;
+use crate::machine::{RtasEffect, Unplug};
+use crate::rtas::{
+    RtasArgs, RtasService, RtasTokens, RTAS_ARGS_LEN, RTAS_OUT_NO_ERRORS_FOUND,
+    SPAPR_DR_CC_RESPONSE_NEXT_CHILD, SPAPR_DR_CC_RESPONSE_NEXT_PROPERTY,
+};
+use crate::rtas_error_log::{EventQueue, RtcTime, HOTPLUG_EVENT_LEN};
 use rsp::{unhex, Rsp, ANSWER_TIMEOUT};
-pub use vmlinux::{find_sites, Site};
+pub use vmlinux::{find_sites, find_symbol, Site};
 
 /// Guest real address X is at this effective address in the kernel's
 /// linear map; the stub's m/M packets take effective addresses.
@@ -44,6 +55,8 @@ const REG_PC: u32 = 0x40;
 /// `g` layout with target.xml: r0..r31, then pc at byte 256 and msr at 264.
 const G_PC: usize = 256;
 const G_MSR: usize = 264;
+/// ... then cr (4 bytes) at 272 and lr at 276 (`power64-core.xml`).
+const G_LR: usize = 276;
 /// Largest guest-memory access an hcall may make through the stub: the
 /// 272-byte SCMSTATS buffer is the largest there is. A bigger request is a
 /// guest-memory error (H_P2 to the guest), not a megabyte RSP exchange.
@@ -64,13 +77,23 @@ pub struct Options {
     pub backing: Vec<PathBuf>,
     /// Time limit for the whole boot.
     pub timeout: Duration,
+    /// The guest's boot tree (QEMU `-machine dumpdtb=`), for the RTAS
+    /// tokens. With it the bridge also traps `enter_rtas` and answers the
+    /// RTAS calls of PMEM connectors and events, and runs the
+    /// configuration's `plug` and `unplug` lines.
+    pub dtb: Option<PathBuf>,
+    /// With `dtb`: answer nothing, record what QEMU answers to the PMEM
+    /// RTAS calls (a reference boot); hcalls are not trapped.
+    pub observe_rtas: bool,
 }
 
 /// The bridge's host: guest memory through the stub, flushes that sync the
 /// backing files, and a log of the memory the hcalls touched (for the trace).
 struct GdbHost<L = TcpStream> {
     rsp: RefCell<Rsp<L>>,
-    backing: Vec<Option<File>>,
+    backing: RefCell<Vec<Option<File>>>,
+    /// The guest's time of day, set when the bridge raises an event.
+    clock: std::cell::Cell<RtcTime>,
     touched: RefCell<Vec<Directive>>,
     error: RefCell<Option<String>>,
 }
@@ -133,7 +156,12 @@ impl<L: rsp::Link> FlushExecutor for GdbHost<L> {
     }
 
     fn poll_flush(&self, slot: u32, _token: u64) -> FlushStatus {
-        match self.backing.get(slot as usize).and_then(Option::as_ref) {
+        match self
+            .backing
+            .borrow()
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+        {
             Some(f) => FlushStatus::Done(f.sync_data().is_ok()),
             None => FlushStatus::Done(true),
         }
@@ -142,7 +170,11 @@ impl<L: rsp::Link> FlushExecutor for GdbHost<L> {
 
 impl<L> BindEvents for GdbHost<L> {}
 impl<L> StatsSource for GdbHost<L> {}
-impl<L> EventSignal for GdbHost<L> {}
+impl<L> EventSignal for GdbHost<L> {
+    fn guest_time(&self) -> RtcTime {
+        self.clock.get()
+    }
+}
 
 /// Why a bridged boot stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,8 +196,62 @@ pub fn run(o: &Options) -> Result<(), Error> {
         .map_err(|e| Error::Input(format!("{}: {e}", o.config.display())))?;
     let elf = std::fs::read(&o.vmlinux)
         .map_err(|e| Error::Input(format!("{}: {e}", o.vmlinux.display())))?;
-    let sites = find_sites(&elf).map_err(Error::Input)?;
-    serve_boot(o, &t, &machine_cfg, &specs, &sites).map_err(Error::Run)
+    let mut sites = find_sites(&elf).map_err(Error::Input)?;
+    let rtas = match &o.dtb {
+        None => None,
+        Some(path) => {
+            let blob = std::fs::read(path)
+                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            let tokens =
+                rtas_tokens(&blob).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            let entry = find_symbol(&elf, "enter_rtas").map_err(Error::Input)?;
+            let (planner, _) = t
+                .planner()
+                .map_err(|e| Error::Input(format!("{}: {e}", o.config.display())))?;
+            let actions = t
+                .lines
+                .iter()
+                .filter(|(_, d)| matches!(d, Directive::Plug(_) | Directive::Unplug { .. }))
+                .map(|(_, d)| d.clone())
+                .collect();
+            let mut events = EventQueue::new();
+            // Linux (since 4.x) negotiates the dedicated hot-plug source
+            // (OV5_HP_EVT) at CAS and QEMU offers it; the bridge does not
+            // trap H_CAS and takes the negotiation as made.
+            events.cas(true);
+            Some(RtasState {
+                entry,
+                tokens,
+                observe: o.observe_rtas,
+                events,
+                planner,
+                actions,
+                backing: o.backing.iter().skip(specs.len()).cloned().collect(),
+            })
+        }
+    };
+    if o.observe_rtas {
+        if rtas.is_none() {
+            return Err(Error::Input("--observe-rtas needs --dtb".into()));
+        }
+        // QEMU answers every hcall in a reference boot.
+        sites.clear();
+    }
+    serve_boot(o, &t, &machine_cfg, &specs, &sites, rtas).map_err(Error::Run)
+}
+
+/// The RTAS side of a bridged boot.
+struct RtasState {
+    /// `enter_rtas`.
+    entry: u64,
+    tokens: RtasTokens,
+    observe: bool,
+    events: EventQueue,
+    planner: Planner,
+    /// `plug` and `unplug` lines not yet run, one per hot-plug interrupt.
+    actions: VecDeque<Directive>,
+    /// Backing files of the devices `plug` lines add, in order.
+    backing: VecDeque<PathBuf>,
 }
 
 fn serve_boot(
@@ -174,6 +260,7 @@ fn serve_boot(
     machine_cfg: &crate::config::MachineConfig,
     specs: &[DeviceSpec],
     sites: &[(u64, Site, String)],
+    mut rtas: Option<RtasState>,
 ) -> Result<(), String> {
     eprintln!("bridge: {} trap points in papr_scm.c", sites.len());
     for (pc, site, func) in sites {
@@ -196,9 +283,14 @@ fn serve_boot(
     for (pc, _, _) in sites {
         rsp.ok(&format!("Z0,{pc:x},4"))?;
     }
+    if let Some(r) = &rtas {
+        eprintln!("bridge: RTAS trapped at enter_rtas {:#x}", r.entry);
+        rsp.ok(&format!("Z0,{:x},4", r.entry))?;
+    }
     let host = GdbHost {
         rsp: RefCell::new(rsp),
-        backing,
+        backing: RefCell::new(backing),
+        clock: Default::default(),
         touched: RefCell::new(Vec::new()),
         error: RefCell::new(None),
     };
@@ -217,7 +309,12 @@ fn serve_boot(
             trace.push(d.clone());
         }
     }
-    let result = serve(&machine, specs, sites, o.timeout, &mut trace);
+    if rtas.as_ref().is_some_and(|r| !r.observe) {
+        trace.push(Directive::Cas {
+            hotplug_events: true,
+        });
+    }
+    let result = serve(&machine, specs, sites, o.timeout, &mut trace, rtas.as_mut());
     if let Some(path) = &o.trace {
         let mut out = format!(
             "# Bridged by papr-scm qemu-bridge: a real Linux guest's SCM hcalls.\n{}\n",
@@ -234,12 +331,15 @@ fn serve_boot(
     result
 }
 
+type BridgeMachine = Machine<crate::machine::SharedSlots<crate::label::VecLabelStore>, GdbHost>;
+
 fn serve(
-    m: &Machine<crate::machine::SharedSlots<crate::label::VecLabelStore>, GdbHost>,
+    m: &BridgeMachine,
     specs: &[DeviceSpec],
     sites: &[(u64, Site, String)],
     timeout: Duration,
     trace: &mut Vec<Directive>,
+    mut rtas: Option<&mut RtasState>,
 ) -> Result<(), String> {
     let start = Instant::now();
     let mut calls = 0usize;
@@ -264,7 +364,7 @@ fn serve(
         let g = {
             let r = m.host().rsp.borrow_mut().cmd("g")?;
             unhex(&r)
-                .filter(|b| b.len() >= G_MSR + 8)
+                .filter(|b| b.len() >= G_LR + 8)
                 .ok_or_else(|| format!("bridge: bad 'g' reply '{r}'"))?
         };
         let word = |o: usize| u64::from_le_bytes(g[o..o + 8].try_into().unwrap());
@@ -275,6 +375,10 @@ fn serve(
             ));
         }
         let gpr = |n: usize| word(n * 8);
+        if let Some(r) = rtas.as_deref_mut().filter(|r| r.entry == pc) {
+            on_rtas(m, r, pc, gpr(3), word(G_LR), trace)?;
+            continue;
+        }
         let Some(&(_, site, _)) = sites.iter().find(|s| s.0 == pc) else {
             // Not ours (e.g. an interrupt request): let the guest go on.
             continue;
@@ -290,28 +394,8 @@ fn serve(
             *r = gpr(first + i);
         }
         if hcall_name(opcode).is_none() {
-            // Pass through: step into the wrapper and let QEMU answer. A step
-            // sometimes returns without executing (QEMU 7.2), so repeat
-            // until the PC moves.
-            let mut rsp = m.host().rsp.borrow_mut();
-            let mut moved = false;
-            for _ in 0..10 {
-                rsp.send("s")?;
-                rsp.recv(ANSWER_TIMEOUT)?;
-                let r = rsp.cmd("g")?;
-                let now = unhex(&r)
-                    .filter(|b| b.len() >= G_PC + 8)
-                    .map(|b| u64::from_le_bytes(b[G_PC..G_PC + 8].try_into().unwrap()));
-                if now != Some(pc) {
-                    moved = true;
-                    break;
-                }
-            }
-            if !moved {
-                return Err(format!(
-                    "bridge: ten single-steps at {pc:#x} did not move the PC"
-                ));
-            }
+            // Pass through: step into the wrapper and let QEMU answer.
+            step_past(m, pc)?;
             continue;
         }
         // Only each device's first new bind is compared, and a mismatch is
@@ -369,6 +453,335 @@ fn serve(
     }
 }
 
+/// Steps off a trap at `pc` so that QEMU runs the call. A step sometimes
+/// returns without executing (QEMU 7.2), so it repeats until the PC moves.
+fn step_past(m: &BridgeMachine, pc: u64) -> Result<(), String> {
+    let mut rsp = m.host().rsp.borrow_mut();
+    for _ in 0..10 {
+        rsp.send("s")?;
+        rsp.recv(ANSWER_TIMEOUT)?;
+        let r = rsp.cmd("g")?;
+        let now = unhex(&r)
+            .filter(|b| b.len() >= G_PC + 8)
+            .map(|b| u64::from_le_bytes(b[G_PC..G_PC + 8].try_into().unwrap()));
+        if now != Some(pc) {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "bridge: ten single-steps at {pc:#x} did not move the PC"
+    ))
+}
+
+/// One trapped `enter_rtas`: `args_pa` is r3, `lr` the caller.
+fn on_rtas(
+    m: &BridgeMachine,
+    r: &mut RtasState,
+    pc: u64,
+    args_pa: u64,
+    lr: u64,
+    trace: &mut Vec<Directive>,
+) -> Result<(), String> {
+    let mut raw = [0u8; RTAS_ARGS_LEN];
+    m.host()
+        .rsp
+        .borrow_mut()
+        .read_mem(LINEAR_MAP | args_pa, &mut raw)?;
+    // A call papr-scm does not answer, or one it cannot read, is QEMU's.
+    let token = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    let (Ok(mut a), Some(service)) = (RtasArgs::parse(&raw), r.tokens.service(token)) else {
+        return step_past(m, pc);
+    };
+    if r.observe {
+        return observe_rtas(m, pc, lr, args_pa, service, a, trace);
+    }
+    if service == RtasService::EventScan {
+        // QEMU's event-scan re-raises the interrupt for its own copy of
+        // each hotplug event, which the guest never collects (papr-scm
+        // answers check-exception): answered here, nothing is pending.
+        if a.nret >= 1 {
+            a.rets_mut()[0] = RTAS_OUT_NO_ERRORS_FOUND as u32;
+        }
+        return answer(m, &a, &mut raw, args_pa, lr);
+    }
+    if service == RtasService::CheckException && r.events.is_empty() {
+        if let Some(action) = r.actions.pop_front() {
+            run_action(m, r, action, trace)?;
+        }
+    }
+    // The work area as the guest left it before this step: Linux copies
+    // its whole 4 KiB buffer in before every call, so bytes a step does not
+    // write are the guest's, and the trace carries them for the replay.
+    let before = match service {
+        RtasService::IbmConfigureConnector if a.nargs == 2 => {
+            let wa = (u64::from(a.words[1]) << 32) | u64::from(a.words[0]);
+            let mut b = vec![0u8; 248];
+            m.host()
+                .rsp
+                .borrow_mut()
+                .read_mem(LINEAR_MAP | (wa + 8), &mut b)?;
+            Some(Directive::Mem {
+                addr: wa + 8,
+                bytes: b,
+            })
+        }
+        _ => None,
+    };
+    m.host().touched.borrow_mut().clear();
+    let (args, rets) = a.split();
+    let args = args.to_vec();
+    let effect = m.rtas(service, &args, rets, &mut r.events);
+    if let Some(e) = m.host().error.borrow_mut().take() {
+        return Err(e);
+    }
+    let touched: Vec<Directive> = m.host().touched.borrow_mut().drain(..).collect();
+    let Some(effect) = effect else {
+        return step_past(m, pc);
+    };
+    let rets = a.rets_mut().to_vec();
+    trace.extend(before);
+    trace.extend(
+        touched
+            .into_iter()
+            .filter(|d| matches!(d, Directive::Mem { .. })),
+    );
+    trace.push(Directive::Rtas {
+        service,
+        args: args.clone(),
+        nret: rets.len(),
+        expect: Some(rets.clone()),
+    });
+    trace.extend(rtas_memory(m, service, &args, &rets)?);
+    eprintln!("bridge: rtas {} {:x?} -> {:x?}", service.name(), args, rets);
+    match effect {
+        RtasEffect::Released(rel) => {
+            let slot = rel.device.spec().slot;
+            let _ = r.planner.unplug(rel.device.spec());
+            if let Some(f) = m.host().backing.borrow_mut().get_mut(slot as usize) {
+                *f = None;
+            }
+            eprintln!("bridge: slot {slot} released by the guest: the device is gone");
+            let drc = u64::from(rel.device.spec().drc.raw());
+            eprintln!(
+                "bridge: H_SCM_HEALTH on drc {drc:#x} now answers {}",
+                m.h_scm_health(drc).status
+            );
+        }
+        RtasEffect::UnplugRefused { slot } => {
+            eprintln!("bridge: the guest refused the unplug of slot {slot}")
+        }
+        RtasEffect::Configured { slot } => eprintln!("bridge: slot {slot} configured"),
+        RtasEffect::None => {}
+    }
+    answer(m, &a, &mut raw, args_pa, lr)
+}
+
+/// Writes the returns into the guest's `rtas_args` and returns to `lr`.
+fn answer(
+    m: &BridgeMachine,
+    a: &RtasArgs,
+    raw: &mut [u8; RTAS_ARGS_LEN],
+    args_pa: u64,
+    lr: u64,
+) -> Result<(), String> {
+    a.write_returns(raw).map_err(|e| e.to_string())?;
+    let mut rsp = m.host().rsp.borrow_mut();
+    rsp.write_mem(LINEAR_MAP | args_pa, raw)?;
+    rsp.set_reg(REG_PC, lr)
+}
+
+/// Runs a `plug` or `unplug` line of the configuration: the hot-plug
+/// interrupt the guest is answering is the one QEMU raised for it.
+fn run_action(
+    m: &BridgeMachine,
+    r: &mut RtasState,
+    action: Directive,
+    trace: &mut Vec<Directive>,
+) -> Result<(), String> {
+    let t = now();
+    m.host().clock.set(t);
+    trace.push(Directive::Time(t));
+    match &action {
+        Directive::Plug(cfg) => {
+            let mut spec = r
+                .planner
+                .plug(cfg)
+                .map_err(|e| format!("bridge: plug: {e}"))?;
+            // A node configured after CAS carries the negotiated NUMA form
+            // (QEMU: `<1 node>` for a FORM2 guest such as Linux 6.1).
+            spec.set_numa_form(crate::config::NumaForm::Form2);
+            let file = r
+                .backing
+                .pop_front()
+                .and_then(|p| File::options().write(true).open(p).ok());
+            {
+                let mut b = m.host().backing.borrow_mut();
+                if b.len() <= spec.slot as usize {
+                    b.resize_with(spec.slot as usize + 1, || None);
+                }
+                b[spec.slot as usize] = file;
+            }
+            let dev = crate::device::Device::new(
+                spec,
+                crate::label::VecLabelStore::new(spec.layout.label_size() as usize),
+            );
+            m.plug(dev, &mut r.events)
+                .map_err(|e| format!("bridge: plug: {e}"))?;
+            eprintln!("bridge: plugged slot {} ({})", spec.slot, spec.drc);
+            // The trace names the slot and the associativity the guest got,
+            // so that it replays with the same node.
+            let mut rec = *cfg;
+            rec.slot = Some(u64::from(spec.slot));
+            rec.associativity = Some(spec.associativity);
+            trace.push(Directive::Plug(rec));
+            return Ok(());
+        }
+        Directive::Unplug { slot } => {
+            match m
+                .unplug(*slot, &mut r.events)
+                .map_err(|e| format!("bridge: unplug: {e}"))?
+            {
+                Unplug::Requested(_) => eprintln!("bridge: unplug of slot {slot} requested"),
+                Unplug::Released(rel) => {
+                    let _ = r.planner.unplug(rel.device.spec());
+                    eprintln!("bridge: slot {slot} released at once");
+                }
+            }
+        }
+        _ => {}
+    }
+    trace.push(action);
+    Ok(())
+}
+
+/// The guest memory an RTAS call wrote, read back as the guest sees it:
+/// the configure-connector step's words, name and value (from word 2 up),
+/// and the event check-exception delivered. The same in a bridged and in
+/// a reference boot, so the two compare line by line.
+fn rtas_memory(
+    m: &BridgeMachine,
+    service: RtasService,
+    args: &[u32],
+    rets: &[u32],
+) -> Result<Vec<Directive>, String> {
+    let read = |gpa: u64, len: usize| -> Result<Vec<u8>, String> {
+        let mut b = vec![0u8; len];
+        m.host()
+            .rsp
+            .borrow_mut()
+            .read_mem(LINEAR_MAP | gpa, &mut b)?;
+        Ok(b)
+    };
+    let status = rets.first().map_or(-1, |&s| s as i32);
+    match service {
+        RtasService::IbmConfigureConnector if args.len() >= 2 => {
+            let wa = (u64::from(args[1]) << 32) | u64::from(args[0]);
+            let area = read(wa, 256)?;
+            let w =
+                |i: usize| u32::from_be_bytes(area[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+            let end = match status {
+                SPAPR_DR_CC_RESPONSE_NEXT_CHILD => {
+                    let name = area.get(w(2)..).unwrap_or(&[]);
+                    w(2) + name.iter().position(|&b| b == 0).unwrap_or(0) + 1
+                }
+                SPAPR_DR_CC_RESPONSE_NEXT_PROPERTY => w(4).saturating_add(w(3)),
+                _ => return Ok(Vec::new()),
+            };
+            if end > area.len() || end <= 8 {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Directive::ExpectMem {
+                addr: wa + 8,
+                bytes: area[8..end].to_vec(),
+            }])
+        }
+        RtasService::CheckException if status == 0 && args.len() >= 6 => {
+            Ok(vec![Directive::ExpectMem {
+                addr: u64::from(args[4]),
+                bytes: read(u64::from(args[4]), HOTPLUG_EVENT_LEN)?,
+            }])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A reference boot: lets QEMU answer a PMEM RTAS call and records the
+/// call, its returns and the memory it wrote.
+fn observe_rtas(
+    m: &BridgeMachine,
+    pc: u64,
+    lr: u64,
+    args_pa: u64,
+    service: RtasService,
+    a: RtasArgs,
+    trace: &mut Vec<Directive>,
+) -> Result<(), String> {
+    let args = a.args().to_vec();
+    let pmem = |index: u32| index >> 28 == crate::drc::DRC_TYPE_SHIFT_PMEM;
+    let ours = match service {
+        RtasService::SetIndicator | RtasService::GetSensorState => {
+            args.get(1).is_some_and(|&i| pmem(i))
+        }
+        RtasService::IbmConfigureConnector if args.len() >= 2 => {
+            let wa = (u64::from(args[1]) << 32) | u64::from(args[0]);
+            let mut w = [0u8; 4];
+            m.host()
+                .rsp
+                .borrow_mut()
+                .read_mem(LINEAR_MAP | wa, &mut w)?;
+            pmem(u32::from_be_bytes(w))
+        }
+        RtasService::CheckException => true,
+        _ => false,
+    };
+    step_past(m, pc)?;
+    if !ours {
+        return Ok(());
+    }
+    // Run to the return address: RTAS runs with interrupts off, so the
+    // next stop there is this call's return.
+    {
+        let mut rsp = m.host().rsp.borrow_mut();
+        rsp.ok(&format!("Z0,{lr:x},4"))?;
+        loop {
+            rsp.send("c")?;
+            let stop = rsp.recv(ANSWER_TIMEOUT)?;
+            if !stop.starts_with('T') && !stop.starts_with('S') {
+                return Err(format!("bridge: guest ended inside RTAS ({stop})"));
+            }
+            let g = rsp.cmd("g")?;
+            let now = unhex(&g)
+                .filter(|b| b.len() >= G_PC + 8)
+                .map(|b| u64::from_le_bytes(b[G_PC..G_PC + 8].try_into().unwrap()));
+            if now == Some(lr) {
+                break;
+            }
+        }
+        rsp.ok(&format!("z0,{lr:x},4"))?;
+    }
+    let mut raw = [0u8; RTAS_ARGS_LEN];
+    m.host()
+        .rsp
+        .borrow_mut()
+        .read_mem(LINEAR_MAP | args_pa, &mut raw)?;
+    let mut after = RtasArgs::parse(&raw).map_err(|e| format!("bridge: {e}"))?;
+    let rets = after.rets_mut().to_vec();
+    trace.push(Directive::Rtas {
+        service,
+        args: args.clone(),
+        nret: rets.len(),
+        expect: Some(rets.clone()),
+    });
+    trace.extend(rtas_memory(m, service, &args, &rets)?);
+    eprintln!(
+        "bridge: observed rtas {} {:x?} -> {:x?}",
+        service.name(),
+        args,
+        rets
+    );
+    Ok(())
+}
+
 /// A warning when a configured device's first bind does not cover the
 /// configured blocks: Linux binds whole devices, so a difference means that
 /// QEMU's command line and the bridge's configuration disagree.
@@ -400,7 +813,8 @@ mod tests {
             rsp: RefCell::new(Rsp::new(ScriptedLink::new(
                 answer(&"ab".repeat(16)).as_bytes(),
             ))),
-            backing: Vec::new(),
+            backing: RefCell::new(Vec::new()),
+            clock: Default::default(),
             touched: RefCell::new(Vec::new()),
             error: RefCell::new(None),
         };

@@ -24,6 +24,16 @@ pub enum Site {
 /// few KiB); a symbol claiming more is clipped to this.
 const MAX_FUNCTION: u64 = 1 << 20;
 
+/// The address of the text symbol `name` (e.g. `enter_rtas`, the kernel's
+/// RTAS entry).
+pub fn find_symbol(elf: &[u8], name: &str) -> Result<u64, String> {
+    let file = object::File::parse(elf).map_err(|e| format!("vmlinux: {e}"))?;
+    file.symbols()
+        .find(|s| s.kind() == SymbolKind::Text && s.name() == Ok(name))
+        .map(|s| s.address())
+        .ok_or_else(|| format!("vmlinux: no {name}"))
+}
+
 /// The call sites `(pc, wrapper, function)` of `plpar_hcall` and
 /// `plpar_hcall_norets` inside the functions that follow the `papr_scm.c`
 /// STT_FILE symbol, from a little-endian ELF64 vmlinux.
@@ -181,6 +191,10 @@ mod tests {
             ]
         );
         assert!(find_sites(b"not an elf").is_err());
+        assert_eq!(find_symbol(&tiny_elf(), "plpar_hcall_norets"), Ok(0x2100));
+        assert!(find_symbol(&tiny_elf(), "enter_rtas")
+            .unwrap_err()
+            .contains("no enter_rtas"));
         let mut no_wrappers = tiny_elf();
         let p = no_wrappers
             .windows(11)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the guest of tests/real-guest once into CACHE (outside the repo):
-# a ppc64le Linux 6.1 vmlinux with papr_scm (tinyconfig + kernel-config.fragment)
-# and busybox-static for ppc64el, both from Debian's packages.
+# a ppc64le Linux 6.1 vmlinux with papr_scm (tinyconfig + kernel-config.fragment,
+# with tcg-pmem.patch) and busybox-static for ppc64el, both from Debian's packages.
 # Usage: build-guest.sh CACHE      (about 3 minutes on 2 cores, ~1.5 GiB)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 C=${1:?usage: build-guest.sh CACHE}
 mkdir -p "$C" && cd "$C"
-frag_sum=$(sha256sum "$HERE/kernel-config.fragment" | cut -c1-16)
+# The cached kernel matches the configuration fragment and the TCG patch.
+frag_sum=$(cat "$HERE/kernel-config.fragment" "$HERE/tcg-pmem.patch" | sha256sum | cut -c1-16)
 if [ -f vmlinux ] && [ "$(cat vmlinux.stamp 2>/dev/null)" = "$frag_sum" ] && [ -f bb/bin/busybox ]; then
   echo "guest cached in $C"; exit 0
 fi
@@ -23,6 +24,10 @@ dpkg-deb -x apt/busybox-static_*_ppc64el.deb bb
 [ -d linux-source-6.1 ] || tar xf /usr/src/linux-source-6.1.tar.xz
 (
   cd linux-source-6.1
+  # tcg-pmem.patch says why; applied once (a source tree that has it is kept).
+  if ! patch -p1 -R -s -f --dry-run < "$HERE/tcg-pmem.patch" >/dev/null 2>&1; then
+    patch -p1 -N -s < "$HERE/tcg-pmem.patch"
+  fi
   export ARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu-
   make -s tinyconfig
   ./scripts/kconfig/merge_config.sh -m .config "$HERE/kernel-config.fragment" >/dev/null

@@ -2,7 +2,10 @@
 # The guest's /init for tests/real-guest (after ../shared/guest-kit/init.sh).
 # Kernel command-line switches: MKNS=1 creates a namespace and flushes,
 # UNBIND=1 unbinds and rebinds papr_scm, REBOOT=1 creates a namespace and
-# reboots once without unbinding.
+# reboots once without unbinding. HOTPLUG=1 waits for a second NVDIMM plugged
+# at run time (drc 0x90000001) and creates a namespace on it; UNPLUG=1 then
+# waits for it to be unplugged and plugged again. Each wait is announced with
+# a "=== READY <what>" line for the host to act on.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -80,6 +83,50 @@ if [ -n "$REBOOT" ]; then
     echo "=== first boot: rebooting without unbinding"
     reboot -f
     sleep 10
+  fi
+fi
+# wait_for CMD...: up to 200 s for the command to succeed.
+wait_for() {
+  i=0
+  while ! "$@" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 200 ] && { echo "=== TIMEOUT waiting for: $*"; return 1; }
+    sleep 1
+  done
+}
+drc1() { # papr_scm is bound to the device of drc 0x90000001
+  ls /sys/bus/platform/drivers/papr_scm/ | grep -q 'pmemory@90000001'
+}
+no_drc1() { ! drc1; }
+region1() { # its region: on the nd bus papr_scm registered for it
+  for b in /sys/bus/nd/devices/ndbus*; do
+    grep -q 90000001 $b/provider 2>/dev/null && { ls -d $b/region* 2>/dev/null | head -1; return; }
+  done
+}
+has_region1() { [ -n "$(region1)" ]; }
+mkns1() {
+  # libnvdimm registers the region asynchronously after the probe.
+  wait_for has_region1
+  R=$(region1); [ -n "$R" ] || { echo "=== no region for drc 0x90000001"; return 1; }
+  NS=$(cat $R/namespace_seed); echo "=== namespace on $R: $NS available=$(cat $R/available_size)"
+  echo 1b2f7c3a-0d4e-4f5a-8b6c-7d8e9f0a1b2c > /sys/bus/nd/devices/$NS/uuid; echo "set uuid rc=$?"
+  cat $R/available_size > /sys/bus/nd/devices/$NS/size; echo "set size rc=$?"
+  echo $NS > /sys/bus/nd/drivers/nd_pmem/bind 2>&1; echo "bind rc=$?"
+  wait_for [ -b /dev/pmem1 ] && echo "=== /dev/pmem1 appeared" && ls -l /dev/pmem1
+  dd if=/dev/pmem1 bs=64 count=1 2>/dev/null | hexdump -C | head -2
+}
+if [ -n "$HOTPLUG" ]; then
+  echo "=== READY plug"
+  wait_for drc1 && echo "=== drc 0x90000001 probed"
+  dmesg | grep -E 'bound drc|pseries-pmem|dlpar'
+  mkns1
+  if [ -n "$UNPLUG" ]; then
+    echo "=== READY unplug"
+    wait_for no_drc1 && echo "=== drc 0x90000001 removed"
+    wait_for sh -c '! [ -b /dev/pmem1 ]' && echo "=== /dev/pmem1 is gone"
+    dmesg | grep -E 'pseries-pmem|dlpar' | tail -5
+    echo "=== READY replug"
+    wait_for drc1 && echo "=== drc 0x90000001 probed again"
+    dmesg | grep -E 'bound drc|pseries-pmem|dlpar' | tail -5
   fi
 fi
 echo "=== dmesg tail"; dmesg | tail -40

@@ -8,13 +8,13 @@
 #   (all of them, or the ones named) and saves OUTDIR/<name>.console and
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
-#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset
+#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
 shift
-SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset)
+SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug)
 for s in "$@"; do
   case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
 done
@@ -57,27 +57,61 @@ reject() { # name file pattern description
 }
 
 port=$((20000 + $$ % 20000))
-# boot NAME CFG CMDLINE-EXTRA [bridge|qemu]: one guest boot (bridged by default).
+# drive CONSOLE SOCKET [MARKER HMPFILE]...: each time the guest prints
+# MARKER, sends HMPFILE's commands to QEMU's monitor.
+drive() {
+  local con=$1 sock=$2; shift 2
+  while [ $# -ge 2 ]; do
+    local marker=$1 hmp=$2 t=0; shift 2
+    until grep -q -- "$marker" "$con" 2>/dev/null; do
+      sleep 1; t=$((t + 1)); [ $t -gt 280 ] && return 1
+    done
+    python3 "$HERE/hmp.py" "$sock" "$hmp"
+  done
+}
+
+# boot NAME CFG CMDLINE-EXTRA [bridge|qemu|observe]: one guest boot (bridged
+# by default; observe: QEMU answers everything and the bridge records its
+# PMEM RTAS answers). A configuration with plug lines gets the RTAS trap
+# (--dtb from QEMU's dumpdtb) and, in DRIVE (MARKER HMPFILE pairs), the
+# monitor commands that go with the guest's "=== READY" lines.
 boot() {
   local name=$1 cfg=$2 extra=$3 mode=${4:-bridge}
   local work=$OUT/$name.work
   rm -rf "$work" && mkdir -p "$work"
+  local rtas=()
+  if grep -q '^plug ' "$cfg"; then
+    mapfile -t dargs < <(python3 "$REPO/fdt/cfg2qemu.py" "$cfg" "$work" "dumpdtb=$work/boot.dtb")
+    timeout 60 qemu-system-ppc64 "${dargs[@]}" -nographic -nodefaults >"$OUT/$name.dumpdtb.log" 2>&1
+    rtas=(--dtb "$work/boot.dtb")
+    [ "$mode" = observe ] && rtas+=(--observe-rtas)
+  fi
   mapfile -t args < <(python3 "$REPO/fdt/cfg2qemu.py" "$cfg" "$work")
   port=$((port + 1))
   local dbg=()
-  if [ "$mode" = bridge ]; then dbg=(-gdb "tcp:127.0.0.1:$port" -S); else dbg=(-d int -D "$OUT/$name.int"); fi
+  if [ "$mode" = qemu ]; then dbg=(-d int -D "$OUT/$name.int"); else dbg=(-gdb "tcp:127.0.0.1:$port" -S); fi
   local start=$SECONDS
+  : > "$OUT/$name.console"
   timeout 300 qemu-system-ppc64 "${args[@]}" \
     -kernel "$CACHE/vmlinux" -initrd "$OUT/initramfs.cpio.gz" \
     -append "console=hvc0 dyndbg=\"file papr_scm.c +p\" $extra" \
     -display none -nodefaults -chardev "file,id=con,path=$OUT/$name.console" -serial chardev:con \
-    -monitor none "${dbg[@]}" >"$OUT/$name.qemu.log" 2>&1 &
+    -monitor "unix:$work/mon.sock,server=on,wait=off" "${dbg[@]}" >"$OUT/$name.qemu.log" 2>&1 &
   local qemu=$!
-  if [ "$mode" = bridge ]; then
+  local driver=
+  if [ ${#DRIVE[@]} -gt 0 ]; then
+    drive "$OUT/$name.console" "$work/mon.sock" "${DRIVE[@]}" >"$OUT/$name.hmp.log" 2>&1 &
+    driver=$!
+  fi
+  if [ "$mode" != qemu ]; then
     local backing=()
-    for f in "$work"/nv*.img; do backing+=(--backing "$f"); done
+    if [ -f "$work/backing.list" ]; then
+      while read -r f; do backing+=(--backing "$f"); done < "$work/backing.list"
+    else
+      for f in "$work"/nv*.img; do backing+=(--backing "$f"); done
+    fi
     if ! "$BIN" qemu-bridge --gdb "127.0.0.1:$port" --vmlinux "$CACHE/vmlinux" --config "$cfg" \
-         --trace "$OUT/$name.trace" --timeout 280 "${backing[@]}" 2>"$OUT/$name.bridge.log"; then
+         --trace "$OUT/$name.trace" --timeout 280 "${backing[@]}" "${rtas[@]}" 2>"$OUT/$name.bridge.log"; then
       fail "$name" "the bridge failed: $(tail -1 "$OUT/$name.bridge.log")"
       kill "$qemu" 2>/dev/null
     fi
@@ -88,9 +122,11 @@ boot() {
     fi
   fi
   wait "$qemu"
+  [ -n "$driver" ] && kill "$driver" 2>/dev/null
   rm -rf "$work"
   echo "---- $name: $((SECONDS - start)) s"
 }
+DRIVE=()
 
 # Scenario configurations, in transcript syntax (the bridge reads the same file).
 cfg() { # name profile extra-lines...
@@ -189,8 +225,89 @@ if want reset; then
   expect reset "$OUT/reset.console" "second boot: /dev/pmem0 found from the labels" "the namespace survives the reset"
 fi
 
-# Each bridged trace replays against papr-scm itself.
+# 7. a second NVDIMM plugged at run time (QEMU's device_add maps it and
+# raises the interrupt; papr-scm answers the guest's RTAS calls for it and
+# every hcall), in both profiles; in qemu, against QEMU answering the RTAS
+# calls itself
+HOT="slot=1 size=1G+128K label-size=128K uuid=33333333-4444-4555-8666-777777777777"
+ring() { # an HMP file adding a spare memory DIMM: an interrupt on the hot-plug source
+  printf 'object_add memory-backend-ram,id=ring%s,size=256M\ndevice_add pc-dimm,id=ringdimm%s,memdev=ring%s\n' "$1" "$1" "$1" > "$OUT/ring$1.hmp"
+  echo "$OUT/ring$1.hmp"
+}
+# rtas_view TRACE: the PMEM RTAS calls, their returns and the memory they
+# wrote, with the event's BCD date and time (bytes 32..39, the host's
+# clock at two different moments) masked.
+rtas_view() {
+  python3 - "$1" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+keep = False
+for l in lines:
+    w = l.split()
+    if not w:
+        continue
+    if w[0] == 'rtas':
+        keep = True
+        print(l)
+    elif w[0] == 'expect-mem' and keep:
+        if len(w[2]) == 2 * 116:  # the 116-byte event
+            w[2] = w[2][:64] + 'x' * 16 + w[2][80:]
+        print(' '.join(w))
+    else:
+        keep = False
+PY
+}
+hotplug_checks() { # NAME
+  local C=$OUT/$1.console T=$OUT/$1.trace
+  expect "$1" "$C" "bound drc 0x90000001 to 0x" "the plugged device binds: $(grep -o 'bound drc 0x90000001 to 0x[0-9a-f]*' "$C" | head -1)"
+  expect "$1" "$C" "=== /dev/pmem1 appeared" "/dev/pmem1 appears"
+  expect "$1" "$T" "rtas ibm,configure-connector .* -> 0$" "configure-connector completes from papr-scm"
+  expect "$1" "$T" "call H_SCM_WRITE_METADATA 0x90000001" "the namespace's label is written to papr-scm"
+}
+if want hotplug; then
+  DRIVE=("=== READY plug" "$OUT/hotplug.work/plug0.hmp")
+  c=$(cfg hotplug papr "$SPAPR" "plug $HOT")
+  boot hotplug "$c" HOTPLUG=1
+  hotplug_checks hotplug
+  c=$(cfg hotplug-qemu qemu "$SPAPR" "plug $HOT")
+  DRIVE=("=== READY plug" "$OUT/hotplug-qemu.work/plug0.hmp")
+  boot hotplug-qemu "$c" HOTPLUG=1
+  hotplug_checks hotplug-qemu
+  DRIVE=("=== READY plug" "$OUT/hotplug-qemu-ref.work/plug0.hmp")
+  boot hotplug-qemu-ref "$c" HOTPLUG=1 observe
+  DRIVE=()
+  rtas_view "$OUT/hotplug-qemu-ref.trace" > "$OUT/hotplug-qemu-ref.rtas"
+  rtas_view "$OUT/hotplug-qemu.trace" > "$OUT/hotplug-qemu.rtas"
+  if [ -s "$OUT/hotplug-qemu-ref.rtas" ] && diff "$OUT/hotplug-qemu-ref.rtas" "$OUT/hotplug-qemu.rtas" > "$OUT/hotplug-rtas.diff"; then
+    pass hotplug-qemu "the same $(grep -c '^rtas' "$OUT/hotplug-qemu.rtas") RTAS answers, work-area and event bytes as QEMU's"
+  else
+    fail hotplug-qemu "the RTAS answers differ from QEMU's (see hotplug-rtas.diff)"
+  fi
+fi
+
+# 8. the plugged device unplugged at run time (papr: QEMU cannot), then
+# plugged again; the remove event is rung in by a spare memory DIMM's
+# interrupt
+if want unplug; then
+  c=$(cfg unplug papr "$SPAPR" "plug $HOT" "unplug slot=1" "plug $HOT")
+  DRIVE=("=== READY plug" "$OUT/unplug.work/plug0.hmp" "=== READY unplug" "$(ring 1)" "=== READY replug" "$(ring 2)")
+  boot unplug "$c" "HOTPLUG=1 UNPLUG=1"
+  DRIVE=()
+  C=$OUT/unplug.console T=$OUT/unplug.trace B=$OUT/unplug.bridge.log
+  hotplug_checks unplug
+  expect unplug "$T" "call H_SCM_UNBIND_ALL 0x2 0x90000001" "the guest unbinds drc 0x90000001 (papr_scm_remove)"
+  expect unplug "$B" "slot 1 released by the guest" "the guest releases the DRC and the device leaves"
+  expect unplug "$C" "=== /dev/pmem1 is gone" "/dev/pmem1 disappears"
+  expect unplug "$B" "H_SCM_HEALTH on drc 0x90000001 now answers H_PARAMETER" "an hcall on the released slot answers H_PARAMETER"
+  [ "$(grep -c 'call H_SCM_BIND_MEM 0x90000001 0x0 0x4 -1 0x0 -> H_SUCCESS' "$T")" = 2 ] \
+    && expect unplug "$C" "=== drc 0x90000001 probed again" "plugged again, it binds as new (no H_OVERLAP)" \
+    || fail unplug "no second fresh bind of drc 0x90000001"
+fi
+
+# Each bridged trace replays against papr-scm itself (a reference boot's
+# record of QEMU's answers is not a papr-scm trace).
 for t in "$OUT"/*.trace; do
+  case "$t" in *-ref.trace) continue ;; esac
   if "$BIN" replay "$t" > "$t.replay" 2>&1; then
     pass "$(basename "$t" .trace)" "its trace replays ($(tail -1 "$t.replay" | sed 's/.*: //'))"
   else
