@@ -290,6 +290,14 @@ impl EventQueue {
         (0..self.len).filter_map(move |i| self.events[(self.head + i) % EVENT_QUEUE_LEN].as_ref())
     }
 
+    /// The oldest event whose source is in `mask`, left queued.
+    pub fn peek(&self, mask: u32) -> Option<&HotplugEvent> {
+        if self.len == 0 || mask & self.source().mask() == 0 {
+            return None;
+        }
+        self.events[self.head].as_ref()
+    }
+
     /// Takes the oldest event whose source is in `mask`
     /// (`rtas_event_log_dequeue`: every queued event is on the same source).
     pub fn pop(&mut self, mask: u32) -> Option<HotplugEvent> {

@@ -516,16 +516,19 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             return None;
         }
         let (mask, buf, len) = (args[2], args[4], args[5]);
-        let ev = events.pop(mask)?;
-        let bytes = ev.encode(self.profile);
+        let bytes = events.peek(mask)?.encode(self.profile);
         // QEMU writes the whole event whatever the length (it computes the
         // cut and never uses it); papr copies at most the guest's length.
         let n = match self.profile {
             Profile::Qemu => HOTPLUG_EVENT_LEN,
             Profile::Papr => HOTPLUG_EVENT_LEN.min(len as usize),
         };
+        // An event the guest could not be given stays queued.
         let status = match self.host.write_guest(u64::from(buf), &bytes[..n]) {
-            Ok(()) => RTAS_OUT_SUCCESS,
+            Ok(()) => {
+                events.pop(mask);
+                RTAS_OUT_SUCCESS
+            }
             Err(_) => RTAS_OUT_HW_ERROR,
         };
         word(rets, 0, status as u32);
