@@ -5,7 +5,8 @@
 to qemu-system-ppc64 arguments, one per line, creating sparse backing files.
 
 usage: cfg2qemu.py CFG WORKDIR [MACHINE-OPTIONS]
-  WORKDIR receives nv<i>.img for the i-th nvdimm line (truncate, sparse).
+  WORKDIR receives nv<i>.img for the i-th nvdimm line (sparse; one of the
+  right size already there is kept, with its labels and data).
   MACHINE-OPTIONS are appended to -machine pseries,nvdimm=on (e.g. dumpdtb=F).
   A `plug` line (a device the guest gets at run time) gets its image too and
   WORKDIR/plug<j>.hmp, the monitor commands that add it; a `plug` line for a
@@ -13,6 +14,7 @@ usage: cfg2qemu.py CFG WORKDIR [MACHINE-OPTIONS]
   keeps it: it cannot unplug an NVDIMM) and adds nothing. WORKDIR/backing.list
   names the image of every nvdimm and plug line, in order.
 """
+import os
 import sys
 
 cfg, work = sys.argv[1], sys.argv[2]
@@ -57,8 +59,11 @@ def device(i, d):
     """The -object and -device values of the i-th device."""
     sz = size(d['size'])
     img = f'{work}/nv{i}.img'
-    with open(img, 'wb') as f:
-        f.truncate(sz)
+    # An image of the right size is kept: a later boot on the same backing
+    # file finds the labels and data of the earlier one.
+    if not os.path.exists(img) or os.path.getsize(img) != sz:
+        with open(img, 'wb') as f:
+            f.truncate(sz)
     be = f'memory-backend-file,id=mem{i},mem-path={img},size={sz},share=on'
     if d.get('pmem') == 'on':
         be += ',pmem=on'

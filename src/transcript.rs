@@ -149,6 +149,16 @@ pub enum Directive {
     /// `time YYYY-MM-DDTHH:MM:SS`: the guest's clock from here on (the
     /// stamp of the hotplug events that follow).
     Time(RtcTime),
+    /// `label slot=N offset=OFF HEX`: label bytes a device already holds
+    /// (a boot that starts from existing labels, e.g. in a backing file).
+    Label {
+        /// Slot.
+        slot: u32,
+        /// Byte offset in the label area.
+        offset: u64,
+        /// Bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A parsed transcript: directives with their line numbers.
@@ -424,6 +434,21 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
                 slot: field("slot", parse_u32(v))?,
             },
             _ => return Err("unplug takes slot=N".to_string()),
+        },
+        "label" => match rest[..] {
+            [a, b, hex] => {
+                let kv = key_values(&[a, b])?;
+                let get = |k: &str| kv.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+                let (Some(slot), Some(offset)) = (get("slot"), get("offset")) else {
+                    return Err("label takes slot=N offset=OFF HEXBYTES".to_string());
+                };
+                Directive::Label {
+                    slot: field("slot", parse_u32(slot))?,
+                    offset: field("offset", parse_num(offset))?,
+                    bytes: parse_hex(hex)?,
+                }
+            }
+            _ => return Err("label takes slot=N offset=OFF HEXBYTES".to_string()),
         },
         "time" => match rest[..] {
             [t] => Directive::Time(parse_time(t)?),
@@ -890,6 +915,11 @@ impl fmt::Display for Directive {
                 write!(f, "plug{}", &line["nvdimm".len()..])
             }
             Directive::Unplug { slot } => write!(f, "unplug slot={slot}"),
+            Directive::Label {
+                slot,
+                offset,
+                bytes,
+            } => write!(f, "label slot={slot} offset={offset:#x} {}", Hex(bytes)),
             Directive::Time(t) => write!(
                 f,
                 "time {:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -919,6 +949,40 @@ impl fmt::Display for Directive {
             }
         }
     }
+}
+
+/// The non-zero parts of a device's label area as `label` lines (256-byte
+/// granules, merged up to 4 KiB a line), so that a trace of a boot that
+/// starts from existing labels replays.
+pub fn label_lines<L: crate::label::LabelStore + ?Sized>(
+    slot: u32,
+    store: &L,
+) -> Result<Vec<Directive>, crate::label::LabelError> {
+    const GRANULE: usize = 256;
+    let size = store.size();
+    let mut out: Vec<Directive> = Vec::new();
+    let mut buf = [0u8; GRANULE];
+    let mut off = 0u64;
+    while off < size {
+        let n = GRANULE.min((size - off) as usize);
+        store.read(off, &mut buf[..n])?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            match out.last_mut() {
+                Some(Directive::Label { offset, bytes, .. })
+                    if *offset + bytes.len() as u64 == off && bytes.len() < 4096 =>
+                {
+                    bytes.extend_from_slice(&buf[..n]);
+                }
+                _ => out.push(Directive::Label {
+                    slot,
+                    offset: off,
+                    bytes: buf[..n].to_vec(),
+                }),
+            }
+        }
+        off += n as u64;
+    }
+    Ok(out)
 }
 
 /// A call line for an hcall made with `regs_in` that returned `status` and

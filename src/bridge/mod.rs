@@ -28,7 +28,7 @@ use crate::host::{
 };
 use crate::machine::Machine;
 use crate::replay::inject;
-use crate::transcript::{call_line, Directive, Transcript};
+use crate::transcript::{call_line, label_lines, Directive, Transcript};
 
 pub mod rsp;
 pub mod rtas;
@@ -38,6 +38,7 @@ use std::collections::VecDeque;
 
 use self::rtas::{now, rtas_tokens};
 use crate::config::Planner;
+use crate::label::{FileLabelStore, LabelError, LabelStore, VecLabelStore};
 use crate::machine::{RtasEffect, Unplug};
 use crate::rtas::{
     RtasArgs, RtasService, RtasTokens, RTAS_ARGS_LEN, RTAS_OUT_NO_ERRORS_FOUND,
@@ -294,10 +295,26 @@ fn serve_boot(
         touched: RefCell::new(Vec::new()),
         error: RefCell::new(None),
     };
-    let machine = Machine::from_specs(machine_cfg, specs, host).map_err(|e| e.to_string())?;
+    let machine = Machine::from_specs_with(machine_cfg, specs, host, |spec| {
+        let i = specs
+            .iter()
+            .position(|s| s.slot == spec.slot)
+            .unwrap_or(usize::MAX);
+        label_store(o.backing.get(i), spec)
+    })
+    .map_err(|e| e.to_string())?;
+    // Labels the backing files already hold start the trace, so that a
+    // boot from existing labels replays.
+    let mut trace: Vec<Directive> = Vec::new();
+    for spec in specs {
+        let lines = machine
+            .with_device(spec.slot, |d| label_lines(spec.slot, &**d.label()))
+            .unwrap_or(Ok(Vec::new()))
+            .map_err(|e| format!("slot {}: label: {e}", spec.slot))?;
+        trace.extend(lines);
+    }
     // Faults the configuration injects before boot (e.g. health bits) are
     // applied now and kept in the trace, so that it replays.
-    let mut trace: Vec<Directive> = Vec::new();
     for (line, d) in &t.lines {
         if let Directive::Inject { slot, what } = d {
             inject(&machine, *slot, *what).ok_or_else(|| {
@@ -331,7 +348,19 @@ fn serve_boot(
     result
 }
 
-type BridgeMachine = Machine<crate::machine::SharedSlots<crate::label::VecLabelStore>, GdbHost>;
+/// A device's label area: in its backing file, where QEMU keeps it (the
+/// last `label-size` bytes), so QEMU and the bridge can take turns on one
+/// backing file; in memory for a device given no backing file.
+type BridgeLabel = Box<dyn LabelStore>;
+type BridgeMachine = Machine<crate::machine::SharedSlots<BridgeLabel>, GdbHost>;
+
+/// The label store of `spec`: its backing file's label area, or memory.
+fn label_store(path: Option<&PathBuf>, spec: &DeviceSpec) -> Result<BridgeLabel, LabelError> {
+    Ok(match path {
+        Some(p) => Box::new(FileLabelStore::for_spec(p, spec)?),
+        None => Box::new(VecLabelStore::new(spec.layout.label_size() as usize)),
+    })
+}
 
 fn serve(
     m: &BridgeMachine,
@@ -610,9 +639,9 @@ fn run_action(
             // A node configured after CAS carries the negotiated NUMA form
             // (QEMU: `<1 node>` for a FORM2 guest such as Linux 6.1).
             spec.set_numa_form(crate::config::NumaForm::Form2);
-            let file = r
-                .backing
-                .pop_front()
+            let path = r.backing.pop_front();
+            let file = path
+                .as_ref()
                 .and_then(|p| File::options().write(true).open(p).ok());
             {
                 let mut b = m.host().backing.borrow_mut();
@@ -621,10 +650,9 @@ fn run_action(
                 }
                 b[spec.slot as usize] = file;
             }
-            let dev = crate::device::Device::new(
-                spec,
-                crate::label::VecLabelStore::new(spec.layout.label_size() as usize),
-            );
+            let label = label_store(path.as_ref(), &spec)
+                .map_err(|e| format!("bridge: plug: slot {}: {e}", spec.slot))?;
+            let dev = crate::device::Device::new(spec, label);
             m.plug(dev, &mut r.events)
                 .map_err(|e| format!("bridge: plug: {e}"))?;
             eprintln!("bridge: plugged slot {} ({})", spec.slot, spec.drc);
@@ -634,6 +662,11 @@ fn run_action(
             rec.slot = Some(u64::from(spec.slot));
             rec.associativity = Some(spec.associativity);
             trace.push(Directive::Plug(rec));
+            let lines = m
+                .with_device(spec.slot, |d| label_lines(spec.slot, &**d.label()))
+                .unwrap_or(Ok(Vec::new()))
+                .map_err(|e| format!("bridge: plug: slot {}: label: {e}", spec.slot))?;
+            trace.extend(lines);
             return Ok(());
         }
         Directive::Unplug { slot } => {

@@ -114,6 +114,23 @@ mkns1() {
   wait_for [ -b /dev/pmem1 ] && echo "=== /dev/pmem1 appeared" && ls -l /dev/pmem1
   dd if=/dev/pmem1 bs=64 count=1 2>/dev/null | hexdump -C | head -2
 }
+if [ -n "$PERSIST" ]; then
+  # One boot writes a namespace and a string; the next, on the same backing
+  # file, finds the namespace from the labels and reads the string.
+  if [ -b /dev/pmem0 ]; then
+    echo "=== found /dev/pmem0 from the labels"
+    echo "=== read $(dd if=/dev/pmem0 bs=64 count=1 2>/dev/null | tr -d '\000')"
+  else
+    R=$(ls -d /sys/bus/nd/devices/region* | head -1)
+    NS=$(cat $R/namespace_seed)
+    echo 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f > /sys/bus/nd/devices/$NS/uuid
+    cat $R/available_size > /sys/bus/nd/devices/$NS/size
+    echo $NS > /sys/bus/nd/drivers/nd_pmem/bind
+    wait_for [ -b /dev/pmem0 ]
+    printf 'PAPR-SCM-PERSIST %s' "$(date +%s)" | dd of=/dev/pmem0 bs=64 count=1 conv=fsync,sync 2>/dev/null
+    echo "=== wrote $(dd if=/dev/pmem0 bs=64 count=1 2>/dev/null | tr -d '\000')"
+  fi
+fi
 if [ -n "$HOTPLUG" ]; then
   echo "=== READY plug"
   wait_for drc1 && echo "=== drc 0x90000001 probed"

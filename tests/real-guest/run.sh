@@ -8,13 +8,13 @@
 #   (all of them, or the ones named) and saves OUTDIR/<name>.console and
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
-#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug
+#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
 shift
-SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug)
+SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist)
 for s in "$@"; do
   case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
 done
@@ -77,8 +77,10 @@ drive() {
 # monitor commands that go with the guest's "=== READY" lines.
 boot() {
   local name=$1 cfg=$2 extra=$3 mode=${4:-bridge}
-  local work=$OUT/$name.work
-  rm -rf "$work" && mkdir -p "$work"
+  # WORKDIR (kept) lets boots share backing files; otherwise each has its own.
+  local work=${WORKDIR:-$OUT/$name.work}
+  [ -n "${WORKDIR:-}" ] || rm -rf "$work"
+  mkdir -p "$work"
   local rtas=()
   if grep -q '^plug ' "$cfg"; then
     mapfile -t dargs < <(python3 "$REPO/fdt/cfg2qemu.py" "$cfg" "$work" "dumpdtb=$work/boot.dtb")
@@ -123,7 +125,7 @@ boot() {
   fi
   wait "$qemu"
   [ -n "$driver" ] && kill "$driver" 2>/dev/null
-  rm -rf "$work"
+  [ -n "${WORKDIR:-}" ] || rm -rf "$work"
   echo "---- $name: $((SECONDS - start)) s"
 }
 DRIVE=()
@@ -302,6 +304,28 @@ if want unplug; then
   [ "$(grep -c 'call H_SCM_BIND_MEM 0x90000001 0x0 0x4 -1 0x0 -> H_SUCCESS' "$T")" = 2 ] \
     && expect unplug "$C" "=== drc 0x90000001 probed again" "plugged again, it binds as new (no H_OVERLAP)" \
     || fail unplug "no second fresh bind of drc 0x90000001"
+fi
+
+# 9. labels and data persist in the backing file, where QEMU keeps them:
+# two boots on one file, bridge then bridge (new QEMU, new bridge process),
+# QEMU alone then bridge, and bridge then QEMU alone
+if want persist; then
+  persist_pair() { # NAME FIRST-MODE SECOND-MODE
+    local name=$1
+    rm -rf "$OUT/$name.work"
+    c=$(cfg "$name" papr "$SPAPR")
+    WORKDIR=$OUT/$name.work boot "$name-1" "$c" PERSIST=1 "$2"
+    WORKDIR=$OUT/$name.work boot "$name-2" "$c" PERSIST=1 "$3"
+    expect "$name" "$OUT/$name-1.console" "=== wrote PAPR-SCM-PERSIST" "boot 1 ($2) writes a namespace and data"
+    expect "$name" "$OUT/$name-2.console" "=== found /dev/pmem0 from the labels" "boot 2 ($3) finds the namespace from the labels"
+    expect "$name" "$OUT/$name-2.console" "=== read PAPR-SCM-PERSIST" "boot 2 ($3) reads the data back"
+    rm -rf "$OUT/$name.work"
+  }
+  persist_pair persist bridge bridge
+  persist_pair persist-qemu-first qemu bridge
+  persist_pair persist-bridge-first bridge qemu
+  # A boot that starts from the labels records them, so its trace replays.
+  expect persist "$OUT/persist-2.trace" "^label slot=0 offset=0x0 " "boot 2's trace starts with the labels it found"
 fi
 
 # Each bridged trace replays against papr-scm itself (a reference boot's
