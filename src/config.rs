@@ -658,6 +658,20 @@ impl Planner {
     }
 }
 
+/// The device most unit tests use: 1 GiB + 128 KiB, label 128 KiB, slot 0
+/// of a 2 GiB / 8 GiB / 4-slot machine.
+#[cfg(test)]
+pub(crate) fn example_spec() -> DeviceSpec {
+    Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4))
+        .unwrap()
+        .plug(&NvdimmConfig::new(
+            (1 << 30) + (128 << 10),
+            128 << 10,
+            parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap(),
+        ))
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

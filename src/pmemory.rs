@@ -253,19 +253,10 @@ impl PmemoryNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
 
     #[test]
     fn test_node_properties_in_blob_order() {
-        let spec = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4))
-            .unwrap()
-            .plug(&NvdimmConfig::new(
-                (1 << 30) + (128 << 10),
-                128 << 10,
-                parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap(),
-            ))
-            .unwrap();
-        let node = PmemoryNode::new(&spec);
+        let node = PmemoryNode::new(&crate::config::example_spec());
         assert_eq!(node.name(), "ibm,pmemory@90000000");
         let names: std::vec::Vec<_> = node.properties().map(|p| p.name).collect();
         assert_eq!(

@@ -95,6 +95,22 @@ fn device(planner: &mut Planner, cfg: &NvdimmConfig) -> Device<SparseLabelStore>
     Device::new(spec, SparseLabelStore::new(spec.layout.label_size()))
 }
 
+/// The VMM plugs `dev` (noted in the trace) and the guest handles the
+/// interrupt: the device it probed.
+fn plug_and_probe(
+    w: &World,
+    g: &mut PseriesGuest<'_>,
+    devs: &mut Vec<ProbedDevice>,
+    dev: Device<SparseLabelStore>,
+) -> ProbedDevice {
+    g.note(Directive::Plug(hot_cfg()));
+    w.machine.plug(dev, &mut g.hypervisor().events).unwrap();
+    match g.handle_hotplug_interrupt(devs).unwrap() {
+        DlparOutcome::Added(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn rtas_services<V>(g: &Guest<V>) -> Vec<RtasService> {
     g.trace()
         .iter()
@@ -183,9 +199,7 @@ fn test_plug_then_unplug_then_plug_again() {
     let dev = device(&mut w.planner, &hot_cfg());
     let mut g = Guest::new(Pseries::new(&w.machine));
     let mut devs = boot_devices(&w, &mut g);
-    g.note(Directive::Plug(hot_cfg()));
-    w.machine.plug(dev, &mut g.hypervisor().events).unwrap();
-    g.handle_hotplug_interrupt(&mut devs).unwrap();
+    plug_and_probe(&w, &mut g, &mut devs, dev);
 
     g.note(Directive::Unplug { slot: 1 });
     let how = w.machine.unplug(1, &mut g.hypervisor().events).unwrap();
@@ -243,8 +257,7 @@ fn test_unplug_refused_by_the_guest_is_reported() {
     let dev = device(&mut w.planner, &hot_cfg());
     let mut g = Guest::new(Pseries::new(&w.machine));
     let mut devs = boot_devices(&w, &mut g);
-    w.machine.plug(dev, &mut g.hypervisor().events).unwrap();
-    g.handle_hotplug_interrupt(&mut devs).unwrap();
+    plug_and_probe(&w, &mut g, &mut devs, dev);
     w.machine.unplug(1, &mut g.hypervisor().events).unwrap();
     assert_eq!(
         w.machine.unplug(1, &mut g.hypervisor().events).unwrap_err(),
@@ -280,8 +293,7 @@ fn test_unplug_with_a_flush_pending() {
     let dev = device(&mut w.planner, &hot_cfg());
     let mut g = Guest::new(Pseries::new(&w.machine));
     let mut devs = boot_devices(&w, &mut g);
-    w.machine.plug(dev, &mut g.hypervisor().events).unwrap();
-    g.handle_hotplug_interrupt(&mut devs).unwrap();
+    plug_and_probe(&w, &mut g, &mut devs, dev);
     // The replay host never completes a flush: this one stays pending.
     let (rc, r) = g.call(H_SCM_FLUSH, &[0x9000_0001, 0]);
     assert_eq!((rc, r[0]), (H_LONG_BUSY_ORDER_10_MSEC, 1));

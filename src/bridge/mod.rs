@@ -574,13 +574,7 @@ fn on_rtas(
             .into_iter()
             .filter(|d| matches!(d, Directive::Mem { .. })),
     );
-    trace.push(Directive::Rtas {
-        service,
-        args: args.clone(),
-        nret: rets.len(),
-        expect: Some(rets.clone()),
-    });
-    trace.extend(rtas_memory(m, service, &args, &rets)?);
+    record_rtas(m, trace, service, &args, &rets)?;
     eprintln!("bridge: rtas {} {:x?} -> {:x?}", service.name(), args, rets);
     match effect {
         RtasEffect::Released(rel) => {
@@ -684,6 +678,24 @@ fn run_action(
         _ => {}
     }
     trace.push(action);
+    Ok(())
+}
+
+/// Appends an RTAS call, its returns and the memory it wrote to the trace.
+fn record_rtas(
+    m: &BridgeMachine,
+    trace: &mut Vec<Directive>,
+    service: RtasService,
+    args: &[u32],
+    rets: &[u32],
+) -> Result<(), String> {
+    trace.push(Directive::Rtas {
+        service,
+        args: args.to_vec(),
+        nret: rets.len(),
+        expect: Some(rets.to_vec()),
+    });
+    trace.extend(rtas_memory(m, service, args, rets)?);
     Ok(())
 }
 
@@ -799,13 +811,7 @@ fn observe_rtas(
         .read_mem(LINEAR_MAP | args_pa, &mut raw)?;
     let mut after = RtasArgs::parse(&raw).map_err(|e| format!("bridge: {e}"))?;
     let rets = after.rets_mut().to_vec();
-    trace.push(Directive::Rtas {
-        service,
-        args: args.clone(),
-        nret: rets.len(),
-        expect: Some(rets.clone()),
-    });
-    trace.extend(rtas_memory(m, service, &args, &rets)?);
+    record_rtas(m, trace, service, &args, &rets)?;
     eprintln!(
         "bridge: observed rtas {} {:x?} -> {:x?}",
         service.name(),

@@ -342,20 +342,11 @@ fn write_cut<W: WorkArea + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
     use std::vec;
     use std::vec::Vec;
 
     fn node() -> PmemoryNode {
-        let spec = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4))
-            .unwrap()
-            .plug(&NvdimmConfig::new(
-                (1 << 30) + (128 << 10),
-                128 << 10,
-                parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap(),
-            ))
-            .unwrap();
-        PmemoryNode::new(&spec)
+        PmemoryNode::new(&crate::config::example_spec())
     }
 
     use DrcEffect as E;
