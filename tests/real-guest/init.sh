@@ -131,6 +131,49 @@ if [ -n "$PERSIST" ]; then
     echo "=== wrote $(dd if=/dev/pmem0 bs=64 count=1 2>/dev/null | tr -d '\000')"
   fi
 fi
+if [ -n "$FSDAX" ]; then
+  # The fsdax recipe (fsdax-journey.md §4), FSDAX=xfs|ext4. Boot 1 (no
+  # namespace yet) labels the DIMM, makes an fsdax namespace and a DAX
+  # filesystem and stores a string through MAP_SYNC; boot 2 finds the
+  # namespace from the labels, mounts with DAX and reads the string.
+  mkdir -p /mnt /run /tmp
+  mnt() {
+    case $FSDAX in
+      ext4) mount -t ext4 -o dax /dev/pmem0 /mnt ;;
+      *) mount -t xfs -o dax /dev/pmem0 /mnt ;;
+    esac
+    echo "mount -o dax rc=$?"
+    dmesg | grep -i -E 'dax' | tail -3
+  }
+  if [ ! -b /dev/pmem0 ]; then
+    echo "=== fsdax boot 1 ($FSDAX)"
+    ndctl disable-region all
+    ndctl init-labels all -f
+    ndctl enable-region region0
+    ndctl create-namespace -e namespace0.0 -s 512M -f -m fsdax
+    echo "create-namespace rc=$?"
+    wait_for [ -b /dev/pmem0 ]
+    case $FSDAX in
+      ext4) /sbin/mke2fs -q -t ext4 -b 65536 -F /dev/pmem0 ;;
+      *) mkfs.xfs -q -b size=64k -s size=512 -f /dev/pmem0 ;;
+    esac
+    echo "mkfs rc=$?"
+    mnt
+    mapsync /mnt/data write "PAPR-SCM-FSDAX-$FSDAX-$(date +%s)"
+    echo "mapsync rc=$?"
+    if [ -n "$FSYNC" ]; then
+      echo "fsync through the filesystem" > /mnt/log && sync /mnt/log
+      dd if=/dev/zero of=/mnt/f bs=4096 count=16 conv=fsync 2>/dev/null; echo "fsync rc=$?"
+    fi
+    umount /mnt; echo "umount rc=$?"
+  else
+    echo "=== fsdax boot 2 ($FSDAX): /dev/pmem0 found from the labels"
+    ndctl list -N 2>/dev/null | head -20
+    mnt
+    mapsync /mnt/data read
+    umount /mnt
+  fi
+fi
 if [ -n "$HOTPLUG" ]; then
   echo "=== READY plug"
   wait_for drc1 && echo "=== drc 0x90000001 probed"

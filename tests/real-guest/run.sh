@@ -9,12 +9,14 @@
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
 #   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
+#   fsdax-xfs fsdax-ext4 fsdax-flush
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
 shift
-SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist)
+SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
+           fsdax-xfs fsdax-ext4 fsdax-flush)
 for s in "$@"; do
   case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
 done
@@ -25,7 +27,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CACHE=${PAPR_SCM_GUEST_CACHE:-/var/tmp/papr-scm-guest}
 
-pkgs=(qemu-system-ppc gcc-powerpc64le-linux-gnu linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio python3)
+pkgs=(qemu-system-ppc gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross linux-source-6.1 flex bison bc
+      libssl-dev libelf-dev cpio python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -44,6 +47,18 @@ rm -rf "$OUT/initramfs" && mkdir -p "$OUT/initramfs"/{bin,proc,sys,dev,tmp}
 cp "$CACHE/bb/bin/busybox" "$OUT/initramfs/bin/busybox"
 cp "$HERE/init.sh" "$OUT/initramfs/init" && chmod +x "$OUT/initramfs/init"
 (cd "$OUT/initramfs" && find . | cpio -o -H newc 2>/dev/null | gzip -9 > "$OUT/initramfs.cpio.gz")
+# The fsdax scenarios' initramfs adds ndctl, mkfs.xfs, mke2fs and mapsync.
+FSDAX_OK=
+if want fsdax-xfs || want fsdax-ext4 || want fsdax-flush; then
+  if "$HERE/build-userspace.sh" "$CACHE" > "$OUT/userspace.log" 2>&1; then
+    rm -rf "$OUT/initramfs-fsdax" && cp -a "$OUT/initramfs" "$OUT/initramfs-fsdax"
+    cp -a "$CACHE/userspace/root/." "$OUT/initramfs-fsdax/"
+    (cd "$OUT/initramfs-fsdax" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$OUT/initramfs-fsdax.cpio.gz")
+    FSDAX_OK=1
+  else
+    echo "SKIP fsdax scenarios: the guest userspace did not build (see $OUT/userspace.log)"
+  fi
+fi
 
 failures=0
 passes=0
@@ -95,7 +110,7 @@ boot() {
   local start=$SECONDS
   : > "$OUT/$name.console"
   timeout 300 qemu-system-ppc64 "${args[@]}" \
-    -kernel "$CACHE/vmlinux" -initrd "$OUT/initramfs.cpio.gz" \
+    -kernel "$CACHE/vmlinux" -initrd "${INITRD:-$OUT/initramfs.cpio.gz}" \
     -append "console=hvc0 dyndbg=\"file papr_scm.c +p\" $extra" \
     -display none -nodefaults -chardev "file,id=con,path=$OUT/$name.console" -serial chardev:con \
     -monitor "unix:$work/mon.sock,server=on,wait=off" "${dbg[@]}" >"$OUT/$name.qemu.log" 2>&1 &
@@ -326,6 +341,67 @@ if want persist; then
   persist_pair persist-bridge-first bridge qemu
   # A boot that starts from the labels records them, so its trace replays.
   expect persist "$OUT/persist-2.trace" "^label slot=0 offset=0x0 " "boot 2's trace starts with the labels it found"
+fi
+
+# 10. the fsdax recipe with papr-scm answering: ndctl labels and an fsdax
+# namespace, XFS or ext4 with DAX, a store through MAP_SYNC; a second boot
+# (new QEMU, new bridge) on the same backing file finds it all again
+NV="nvdimm size=1G+128K label-size=128K uuid=44444444-5555-4666-8777-888888888888"
+# in_file FILE STRING [FROM [TO]]: the string lies in FILE's bytes [FROM, TO).
+in_file() {
+  python3 - "$@" <<'PY'
+import mmap, sys
+f, s = sys.argv[1], sys.argv[2].encode()
+with open(f, 'rb') as fh:
+    m = mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ)
+    lo = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    hi = int(sys.argv[4]) if len(sys.argv) > 4 else len(m)
+    sys.exit(0 if m.find(s, lo, hi) >= 0 else 1)
+PY
+}
+fsdax_pair() { # NAME FS
+  local name=$1 fs=$2 w=$OUT/$1.work
+  rm -rf "$w"
+  c=$(cfg "$name" papr "$NV")
+  INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot "$name-1" "$c" "FSDAX=$fs"
+  local C1=$OUT/$name-1.console
+  local stored
+  stored=$(grep -o "MAP_SYNC mapping stored 'PAPR-SCM-FSDAX-[^']*'" "$C1" | grep -o "PAPR-SCM-FSDAX-[^']*")
+  if [ "$fs" = xfs ]; then expect "$name" "$C1" "DAX enabled" "XFS mounts with DAX"; fi
+  [ -n "$stored" ] && pass "$name" "boot 1 stores '$stored' through MAP_SYNC" \
+    || fail "$name" "boot 1 stored nothing through MAP_SYNC"
+  # On the host: the data in the backing file's data region, the namespace
+  # in its label area (the last 128 KiB: the index block signature).
+  local img=$w/nv0.img size
+  size=$(stat -c %s "$img")
+  [ -n "$stored" ] && in_file "$img" "$stored" 0 $((size - 131072)) \
+    && pass "$name" "the string is in the backing file's data region" \
+    || fail "$name" "the string is not in the backing file's data region"
+  in_file "$img" "NAMESPACE_INDEX" $((size - 131072)) \
+    && pass "$name" "the backing file's label area holds the namespace index" \
+    || fail "$name" "no namespace index in the backing file's label area"
+  INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot "$name-2" "$c" "FSDAX=$fs"
+  local C2=$OUT/$name-2.console
+  expect "$name" "$C2" "/dev/pmem0 found from the labels" "boot 2 finds the namespace from the labels"
+  [ -n "$stored" ] && expect "$name" "$C2" "mapsync: read '$stored'" "boot 2 reads the string back through DAX"
+  rm -rf "$w"
+}
+if [ -n "$FSDAX_OK" ]; then
+  want fsdax-xfs && fsdax_pair fsdax-xfs xfs
+  want fsdax-ext4 && fsdax_pair fsdax-ext4 ext4
+  # An spapr-nvdimm that needs H_SCM_FLUSH is an asynchronous region:
+  # MAP_SYNC is Linux's to refuse, and fsync on the DAX mount flushes.
+  if want fsdax-flush; then
+    c=$(cfg fsdax-flush papr "$SPAPR")
+    INITRD=$OUT/initramfs-fsdax.cpio.gz boot fsdax-flush "$c" "FSDAX=xfs FSYNC=1"
+    C=$OUT/fsdax-flush.console T=$OUT/fsdax-flush.trace
+    expect fsdax-flush "$C" "DAX enabled" "XFS mounts with DAX on the asynchronous region"
+    expect fsdax-flush "$C" "MAP_SYNC mapping refused: Operation not supported" "MAP_SYNC is refused (asynchronous region)"
+    expect fsdax-flush "$C" "fsync rc=0" "fsync on the DAX mount succeeds"
+    n=$(grep -c "call H_SCM_FLUSH 0x90000000 0x0 -> H_LONG_BUSY" "$T")
+    [ "$n" -gt 0 ] && pass fsdax-flush "fsync goes through H_SCM_FLUSH ($n flushes, each completed)" \
+      || fail fsdax-flush "no H_SCM_FLUSH in fsdax-flush.trace"
+  fi
 fi
 
 # Each bridged trace replays against papr-scm itself (a reference boot's
