@@ -174,6 +174,12 @@ if [ -n "$FSDAX" ]; then
     umount /mnt
   fi
 fi
+if [ -n "$WAIT_CONSOLE" ]; then
+  # Stay up (another guest uses the same backing file) until the host says.
+  echo "=== waiting for the host"
+  read -t 240 line < /dev/console
+  echo "=== the host said: $line"
+fi
 if [ -n "$HOTPLUG" ]; then
   echo "=== READY plug"
   wait_for drc1 && echo "=== drc 0x90000001 probed"

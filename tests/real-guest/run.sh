@@ -9,14 +9,14 @@
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
 #   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
-#   fsdax-xfs fsdax-ext4 fsdax-flush
+#   fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
 shift
 SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
-           fsdax-xfs fsdax-ext4 fsdax-flush)
+           fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared)
 for s in "$@"; do
   case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
 done
@@ -49,7 +49,7 @@ cp "$HERE/init.sh" "$OUT/initramfs/init" && chmod +x "$OUT/initramfs/init"
 (cd "$OUT/initramfs" && find . | cpio -o -H newc 2>/dev/null | gzip -9 > "$OUT/initramfs.cpio.gz")
 # The fsdax scenarios' initramfs adds ndctl, mkfs.xfs, mke2fs and mapsync.
 FSDAX_OK=
-if want fsdax-xfs || want fsdax-ext4 || want fsdax-flush; then
+if want fsdax-xfs || want fsdax-ext4 || want fsdax-flush || want fsdax-qemu || want fsdax-shared; then
   if "$HERE/build-userspace.sh" "$CACHE" > "$OUT/userspace.log" 2>&1; then
     rm -rf "$OUT/initramfs-fsdax" && cp -a "$OUT/initramfs" "$OUT/initramfs-fsdax"
     cp -a "$CACHE/userspace/root/." "$OUT/initramfs-fsdax/"
@@ -109,10 +109,13 @@ boot() {
   if [ "$mode" = qemu ]; then dbg=(-d int -D "$OUT/$name.int"); else dbg=(-gdb "tcp:127.0.0.1:$port" -S); fi
   local start=$SECONDS
   : > "$OUT/$name.console"
+  # CONSOLE_SOCK: the console also takes input, on a unix socket.
+  local console=(-chardev "file,id=con,path=$OUT/$name.console")
+  [ -n "${CONSOLE_SOCK:-}" ] && console=(-chardev "socket,id=con,path=$work/$name.con,server=on,wait=off,logfile=$OUT/$name.console")
   timeout 300 qemu-system-ppc64 "${args[@]}" \
     -kernel "$CACHE/vmlinux" -initrd "${INITRD:-$OUT/initramfs.cpio.gz}" \
     -append "console=hvc0 dyndbg=\"file papr_scm.c +p\" $extra" \
-    -display none -nodefaults -chardev "file,id=con,path=$OUT/$name.console" -serial chardev:con \
+    -display none -nodefaults "${console[@]}" -serial chardev:con \
     -monitor "unix:$work/mon.sock,server=on,wait=off" "${dbg[@]}" >"$OUT/$name.qemu.log" 2>&1 &
   local qemu=$!
   local driver=
@@ -359,10 +362,10 @@ with open(f, 'rb') as fh:
     sys.exit(0 if m.find(s, lo, hi) >= 0 else 1)
 PY
 }
-fsdax_pair() { # NAME FS
+fsdax_pair() { # NAME FS [PROFILE]
   local name=$1 fs=$2 w=$OUT/$1.work
   rm -rf "$w"
-  c=$(cfg "$name" papr "$NV")
+  c=$(cfg "$name" "${3:-papr}" "$NV")
   INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot "$name-1" "$c" "FSDAX=$fs"
   local C1=$OUT/$name-1.console
   local stored
@@ -389,6 +392,65 @@ fsdax_pair() { # NAME FS
 if [ -n "$FSDAX_OK" ]; then
   want fsdax-xfs && fsdax_pair fsdax-xfs xfs
   want fsdax-ext4 && fsdax_pair fsdax-ext4 ext4
+  # The qemu profile: boot 1's SCM hcalls equal those of a boot with QEMU
+  # answering, but for the label words that hold the UUIDs ndctl draws.
+  if want fsdax-qemu; then
+    fsdax_pair fsdax-qemu xfs qemu
+    w=$OUT/fsdax-qemu-ref.work; rm -rf "$w"
+    INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot fsdax-qemu-ref "$OUT/fsdax-qemu.cfg" "FSDAX=xfs" qemu
+    rm -rf "$w"
+    python3 "$HERE/hcalls.py" int "$OUT/fsdax-qemu-ref.int" > "$OUT/fsdax-qemu-ref.hcalls"
+    python3 "$HERE/hcalls.py" trace "$OUT/fsdax-qemu-1.trace" > "$OUT/fsdax-qemu-1.hcalls"
+    if python3 - "$OUT/fsdax-qemu-ref.hcalls" "$OUT/fsdax-qemu-1.hcalls" > "$OUT/fsdax-qemu.cmp" <<'PY'
+import sys
+a, b = (open(f).read().split('\n') for f in sys.argv[1:3])
+if len(a) != len(b):
+    print(f'{len(a)} hcalls with QEMU, {len(b)} bridged'); sys.exit(1)
+words = 0
+for x, y in zip(a, b):
+    if x == y:
+        continue
+    xs, ys = x.split(), y.split()
+    # H_SCM_WRITE_METADATA drc offset DATA len: only the data word may differ.
+    if xs[0] == ys[0] == '0x3e8' and xs[1:3] == ys[1:3] and xs[4:] == ys[4:]:
+        words += 1
+        continue
+    print(f'differ: {x} / {y}'); sys.exit(1)
+print(f'{len(a) - 1} hcalls; {words} label data words differ')
+sys.exit(0 if words <= 16 else 1)
+PY
+    then
+      pass fsdax-qemu "boot 1's SCM hcalls equal QEMU's: $(cat "$OUT/fsdax-qemu.cmp")"
+    else
+      fail fsdax-qemu "boot 1's SCM hcalls differ from QEMU's: $(tail -1 "$OUT/fsdax-qemu.cmp")"
+    fi
+  fi
+  # Two guests at once on one backing file (share=on), each with its own
+  # QEMU and bridge: A makes the namespace and the file, unmounts and stays
+  # up; B, started then, finds A's labels and reads A's string.
+  if want fsdax-shared; then
+    w=$OUT/fsdax-shared.work; rm -rf "$w"
+    c=$(cfg fsdax-shared papr "$NV")
+    (INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w CONSOLE_SOCK=1 boot fsdax-shared-a "$c" "FSDAX=xfs WAIT_CONSOLE=1") &
+    a=$!
+    port=$((port + 10))
+    t=0
+    until grep -q "=== waiting for the host" "$OUT/fsdax-shared-a.console" 2>/dev/null; do
+      sleep 1; t=$((t + 1)); [ $t -gt 200 ] && break
+    done
+    INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot fsdax-shared-b "$c" "FSDAX=xfs"
+    python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"done\n")' \
+      "$w/fsdax-shared-a.con" 2>/dev/null
+    wait "$a"
+    rm -rf "$w"
+    A=$OUT/fsdax-shared-a.console B=$OUT/fsdax-shared-b.console
+    stored=$(grep -o "MAP_SYNC mapping stored 'PAPR-SCM-FSDAX-[^']*'" "$A" | grep -o "PAPR-SCM-FSDAX-[^']*")
+    [ -n "$stored" ] && pass fsdax-shared "A stores '$stored' and stays up" || fail fsdax-shared "A stored nothing"
+    expect fsdax-shared "$B" "/dev/pmem0 found from the labels" "B finds the namespace from A's labels"
+    [ -n "$stored" ] && expect fsdax-shared "$B" "mapsync: read '$stored'" "B reads A's string through its own DAX mapping"
+    expect fsdax-shared "$A" "=== the host said: done" "A was up until B was done"
+    expect fsdax-shared "$OUT/fsdax-shared-a.bridge.log" "guest ended" "A's bridge served A to the end"
+  fi
   # An spapr-nvdimm that needs H_SCM_FLUSH is an asynchronous region:
   # MAP_SYNC is Linux's to refuse, and fsync on the DAX mount flushes.
   if want fsdax-flush; then
