@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs=${1:?usage: run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(hcall hcall_sequence lifecycle transcript config fdt bridge_rsp bridge_elf)
+[ ${#targets[@]} -gt 0 ] || targets=(hcall hcall_sequence lifecycle snapshot transcript config fdt bridge_rsp bridge_elf)
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" logs
   len=4096

@@ -434,6 +434,76 @@ impl<H: ?Sized> Clone for Ctx<'_, H> {
 
 impl<H: ?Sized> Copy for Ctx<'_, H> {}
 
+/// The rules [`Device::from_state`] and [`Device::restore`] apply: a state
+/// no later hcall can trip over.
+fn check_state(spec: &DeviceSpec, state: &DeviceState) -> Result<(), StateError> {
+    check_state_blocks(spec.blocks(), state)
+}
+
+/// [`check_state`] for a device of `blocks` blocks: the rules need only
+/// its size (a snapshot is checked before a device is chosen).
+pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(), StateError> {
+    let mut prev_end = 0;
+    for &(start, count) in state.bindings.runs() {
+        let end = start.checked_add(count);
+        if count == 0 || start < prev_end || end.is_none_or(|e| e > blocks) {
+            return Err(StateError::BadRun {
+                start,
+                count,
+                blocks,
+            });
+        }
+        prev_end = start + count;
+    }
+    if let Some(p) = state.bind_progress {
+        let fits = p.token != 0
+            && p.count > 0
+            && p.done < p.count
+            && p.start.checked_add(p.count).is_some_and(|e| e <= blocks);
+        if !fits {
+            return Err(StateError::BadBindProgress {
+                token: p.token,
+                start: p.start,
+                count: p.count,
+                done: p.done,
+                blocks,
+            });
+        }
+        // start + done < start + count <= blocks: no overflow.
+        let bound = (p.start..p.start + p.done).all(|b| state.bindings.contains(b));
+        if p.done > 0 && !(state.bindings.contains(p.start) && bound) {
+            return Err(StateError::BindProgressNotBound {
+                start: p.start,
+                done: p.done,
+            });
+        }
+    }
+    for (i, rec) in state.flushes.iter().enumerate() {
+        let Some(rec) = rec else { continue };
+        if rec.token == 0 || rec.token > state.flush_token {
+            return Err(StateError::BadFlushToken { token: rec.token });
+        }
+        if state.flushes[..i]
+            .iter()
+            .flatten()
+            .any(|r| r.token == rec.token)
+        {
+            return Err(StateError::DuplicateFlushToken { token: rec.token });
+        }
+    }
+    let stray = state.health.bits() & !PAPR_HEALTH_MASK.bits();
+    if stray != 0 {
+        return Err(StateError::BadHealth { bits: stray });
+    }
+    state.faults.validate()?;
+    // An UNUSABLE connector with an unplug pending has already let its
+    // device go (spapr_drc_unplug_request releases at once).
+    if state.connector.unplug_requested && state.connector.state == DrcState::Unusable {
+        return Err(StateError::BadConnector);
+    }
+    Ok(())
+}
+
 impl<L: LabelStore> Device<L> {
     /// A device built from a validated spec and its label store.
     pub fn new(spec: DeviceSpec, label: L) -> Self {
@@ -481,65 +551,7 @@ impl<L: LabelStore> Device<L> {
     /// # Ok::<(), papr_scm::config::ConfigError>(())
     /// ```
     pub fn from_state(spec: DeviceSpec, label: L, state: DeviceState) -> Result<Self, StateError> {
-        let blocks = spec.blocks();
-        let mut prev_end = 0;
-        for &(start, count) in state.bindings.runs() {
-            let end = start.checked_add(count);
-            if count == 0 || start < prev_end || end.is_none_or(|e| e > blocks) {
-                return Err(StateError::BadRun {
-                    start,
-                    count,
-                    blocks,
-                });
-            }
-            prev_end = start + count;
-        }
-        if let Some(p) = state.bind_progress {
-            let fits = p.token != 0
-                && p.count > 0
-                && p.done < p.count
-                && p.start.checked_add(p.count).is_some_and(|e| e <= blocks);
-            if !fits {
-                return Err(StateError::BadBindProgress {
-                    token: p.token,
-                    start: p.start,
-                    count: p.count,
-                    done: p.done,
-                    blocks,
-                });
-            }
-            // start + done < start + count <= blocks: no overflow.
-            let bound = (p.start..p.start + p.done).all(|b| state.bindings.contains(b));
-            if p.done > 0 && !(state.bindings.contains(p.start) && bound) {
-                return Err(StateError::BindProgressNotBound {
-                    start: p.start,
-                    done: p.done,
-                });
-            }
-        }
-        for (i, rec) in state.flushes.iter().enumerate() {
-            let Some(rec) = rec else { continue };
-            if rec.token == 0 || rec.token > state.flush_token {
-                return Err(StateError::BadFlushToken { token: rec.token });
-            }
-            if state.flushes[..i]
-                .iter()
-                .flatten()
-                .any(|r| r.token == rec.token)
-            {
-                return Err(StateError::DuplicateFlushToken { token: rec.token });
-            }
-        }
-        let stray = state.health.bits() & !PAPR_HEALTH_MASK.bits();
-        if stray != 0 {
-            return Err(StateError::BadHealth { bits: stray });
-        }
-        state.faults.validate()?;
-        // An UNUSABLE connector with an unplug pending has already let its
-        // device go (spapr_drc_unplug_request releases at once).
-        if state.connector.unplug_requested && state.connector.state == DrcState::Unusable {
-            return Err(StateError::BadConnector);
-        }
+        check_state(&spec, &state)?;
         Ok(Device {
             spec,
             label,
@@ -554,6 +566,16 @@ impl<L: LabelStore> Device<L> {
             connector: self.connector.state(),
             ..self.state
         }
+    }
+
+    /// Restores a snapshot into this device in place, keeping its label
+    /// store (labels travel with the backing file); refused, and nothing
+    /// changed, as [`Device::from_state`] refuses.
+    pub fn restore(&mut self, state: DeviceState) -> Result<(), StateError> {
+        check_state(&self.spec, &state)?;
+        self.state = state;
+        self.connector = Connector::from_state(state.connector);
+        Ok(())
     }
 
     /// The slot's DR connector.
@@ -636,6 +658,24 @@ impl<L: LabelStore> Device<L> {
     /// reused; the counter keeps counting.
     pub fn reset_flushes(&mut self) {
         self.state.flushes = [None; MAX_FLUSHES];
+    }
+
+    /// Hands every flush still pending to the host's executor again (after
+    /// a restore on another host: QEMU re-submits them in `post_load`), so
+    /// the guest's tokens stay valid; one the executor finishes at once
+    /// completes now.
+    pub fn resubmit_flushes<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) {
+        let slot = self.spec.slot;
+        for rec in self.state.flushes.iter_mut().flatten() {
+            if rec.result.is_some() {
+                continue;
+            }
+            // As at a first start: a result known now is kept, and an
+            // injected one still replaces it when the guest collects it.
+            if let FlushStatus::Done(ok) = ctx.host.start_flush(slot, rec.token) {
+                rec.result = Some(if ok { H_SUCCESS } else { H_HARDWARE });
+            }
+        }
     }
 
     /// Flush requests not yet complete.

@@ -233,6 +233,30 @@ impl EventQueue {
         }
     }
 
+    /// A queue holding `events` (oldest first), for a restore.
+    pub fn from_parts(
+        hotplug_source: bool,
+        next_plid: u32,
+        events: &[HotplugEvent],
+    ) -> Result<Self, QueueFull> {
+        if events.len() > EVENT_QUEUE_LEN {
+            return Err(QueueFull);
+        }
+        let mut q = EventQueue::new();
+        q.hotplug_source = hotplug_source;
+        q.next_plid = next_plid;
+        for (slot, ev) in q.events.iter_mut().zip(events) {
+            *slot = Some(*ev);
+        }
+        q.len = events.len();
+        Ok(q)
+    }
+
+    /// Whether the guest negotiated the dedicated hot-plug source.
+    pub const fn hotplug_source(&self) -> bool {
+        self.hotplug_source
+    }
+
     /// Number of events queued.
     pub const fn len(&self) -> usize {
         self.len

@@ -27,6 +27,8 @@ mod build;
 mod hotplug;
 mod index;
 mod slots;
+#[cfg(feature = "alloc")]
+mod snapshot;
 
 #[cfg(feature = "std")]
 pub use self::build::BuildError;
@@ -34,6 +36,10 @@ pub use self::hotplug::{PlugError, Released, RtasEffect, Unplug, UnplugError};
 #[cfg(feature = "std")]
 pub use self::slots::{InsertError, SharedSlots};
 pub use self::slots::{InsertErrorKind, LocalSlots, SlotTable};
+#[cfg(feature = "alloc")]
+pub use self::snapshot::{
+    MachineState, RestoreError, SlotState, SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+};
 
 /// The SCM side of a pseries machine: devices by slot, the profile and the
 /// host.

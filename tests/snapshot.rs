@@ -1,0 +1,387 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Machine snapshots: round trips mid-bind, mid-flush, after health
+//! injection, after a hot-plug with an unplug pending; every decode error;
+//! the flush-requirement rule; arbitrary and mutated bytes.
+
+#![cfg(feature = "std")]
+
+use std::cell::RefCell;
+
+use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Profile};
+use papr_scm::drc::DrcState;
+use papr_scm::hcall::*;
+use papr_scm::host::{
+    BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, StatsSource,
+};
+use papr_scm::label::VecLabelStore;
+use papr_scm::machine::{Machine, MachineState, RestoreError, SharedSlots, SnapshotError};
+use papr_scm::rtas::RtasService;
+use papr_scm::rtas_error_log::EventQueue;
+use proptest::prelude::*;
+
+/// A host that counts the flushes started on it and completes them on poll.
+#[derive(Default)]
+struct Host {
+    started: RefCell<Vec<(u32, u64)>>,
+}
+
+impl GuestMemory for Host {}
+impl FlushExecutor for Host {
+    fn flushes_data(&self) -> bool {
+        true
+    }
+    fn start_flush(&self, slot: u32, token: u64) -> FlushStatus {
+        self.started.borrow_mut().push((slot, token));
+        FlushStatus::Pending
+    }
+    fn poll_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
+        FlushStatus::Done(true)
+    }
+}
+impl BindEvents for Host {}
+impl StatsSource for Host {}
+impl EventSignal for Host {}
+
+type M = Machine<SharedSlots<VecLabelStore>, Host>;
+
+fn machine(profile: Profile, second_needs_flush: bool) -> M {
+    let mut m = MachineConfig::new(2 << 30, 8 << 30, 4);
+    m.profile = profile;
+    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    let mut second = NvdimmConfig::new((256 << 20) + (128 << 10), 128 << 10, uuid);
+    if second_needs_flush {
+        second.kind = DeviceKind::SpaprNvdimm;
+    }
+    Machine::from_config(
+        &m,
+        &[
+            NvdimmConfig::new((1 << 30) + (128 << 10), 128 << 10, uuid),
+            second,
+        ],
+        Host::default(),
+    )
+    .unwrap()
+}
+
+fn round_trip(m: &M, q: &EventQueue) -> MachineState {
+    let s = m.state(q);
+    let bytes = s.encode();
+    let back = MachineState::decode(&bytes).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(back.encode(), bytes);
+    back
+}
+
+#[test]
+fn test_round_trip_mid_bind() {
+    let m = machine(Profile::Papr, true);
+    m.with_device(0, |d| d.faults_mut().bind_busy = 1);
+    let o = m.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, 0);
+    assert_eq!(o.status, H_BUSY);
+    let token = o.out.r6.unwrap();
+    let q = EventQueue::new();
+    let snap = round_trip(&m, &q);
+    let dst = machine(Profile::Papr, true);
+    let mut dq = EventQueue::new();
+    dst.restore(&snap, &mut dq).unwrap();
+    // The guest continues its bind with the old token on the new machine.
+    let o = dst.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, token);
+    assert_eq!(o.status, H_SUCCESS);
+    assert_eq!(
+        dst.h_scm_query_logical_mem_binding(0x8000_0000).status,
+        H_SUCCESS
+    );
+}
+
+#[test]
+fn test_round_trip_mid_flush_resubmits_the_pending_flush() {
+    let m = machine(Profile::Papr, true);
+    let o = m.h_scm_flush(0x9000_0001, 0);
+    assert!(o.status.is_long_busy());
+    let token = o.out.r4.unwrap();
+    let snap = round_trip(&m, &EventQueue::new());
+    let dst = machine(Profile::Papr, true);
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    assert_eq!(
+        *dst.host().started.borrow(),
+        [(1, token)],
+        "re-submitted on the destination"
+    );
+    // The old token completes there; the counter goes on from the source's.
+    let mut rc = dst.h_scm_flush(0x9000_0001, token).status;
+    for _ in 0..4 {
+        if rc == H_SUCCESS {
+            break;
+        }
+        rc = dst.h_scm_flush(0x9000_0001, token).status;
+    }
+    assert_eq!(rc, H_SUCCESS);
+    let next = dst.h_scm_flush(0x9000_0001, 0);
+    assert_eq!(next.out.r4, Some(token + 1));
+}
+
+#[test]
+fn test_round_trip_after_health_injection() {
+    let m = machine(Profile::Papr, false);
+    m.with_device(0, |d| {
+        d.inject_health(HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY | HealthBits::PAPR_PMEM_UNARMED)
+    });
+    let snap = round_trip(&m, &EventQueue::new());
+    let dst = machine(Profile::Papr, false);
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    assert_eq!(
+        dst.h_scm_health(0x9000_0000).out.r4,
+        m.h_scm_health(0x9000_0000).out.r4
+    );
+}
+
+#[test]
+fn test_round_trip_with_an_unplug_pending() {
+    let m = machine(Profile::Papr, false);
+    let mut q = EventQueue::new();
+    q.cas(true);
+    // Slot 1's device is configured (cold-plugged); the VMM asks for it.
+    m.unplug(1, &mut q).unwrap();
+    assert_eq!(q.len(), 1);
+    let snap = round_trip(&m, &q);
+    let dst = machine(Profile::Papr, false);
+    let mut dq = EventQueue::new();
+    dst.restore(&snap, &mut dq).unwrap();
+    assert_eq!(dq, q, "the queue travels");
+    let c = dst.with_device(1, |d| *d.connector()).unwrap();
+    assert!(c.unplug_requested() && c.drc_state() == DrcState::Configured);
+    // The guest collects the event and releases the DRC on the destination.
+    let mut rets = [0u32];
+    assert!(dst
+        .rtas(
+            RtasService::CheckException,
+            &[0, 0, 0x1000_0000, 0, 0, 2048],
+            &mut rets,
+            &mut dq
+        )
+        .is_some());
+    for args in [[9001, 0x9000_0001, 0], [9003, 0x9000_0001, 0]] {
+        dst.rtas(RtasService::SetIndicator, &args, &mut rets, &mut dq)
+            .unwrap();
+        assert_eq!(rets, [0]);
+    }
+    assert!(
+        dst.with_device(1, |_| ()).is_none(),
+        "released on the destination"
+    );
+}
+
+#[test]
+fn test_restore_refuses_a_mismatching_machine() {
+    let snap = machine(Profile::Papr, true).state(&EventQueue::new());
+    // Flush requirement, both directions (QEMU: EINVAL).
+    let e = machine(Profile::Papr, false)
+        .restore(&snap, &mut EventQueue::new())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RestoreError::FlushRequired {
+            slot: 1,
+            snapshot: true,
+            machine: false
+        }
+    );
+    let snap2 = machine(Profile::Papr, false).state(&EventQueue::new());
+    let e = machine(Profile::Papr, true)
+        .restore(&snap2, &mut EventQueue::new())
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        RestoreError::FlushRequired {
+            slot: 1,
+            snapshot: false,
+            machine: true
+        }
+    ));
+    assert!(e.to_string().contains("flush-required"));
+    // Profile, and a device missing on either side.
+    let e = machine(Profile::Qemu, true)
+        .restore(&snap, &mut EventQueue::new())
+        .unwrap_err();
+    assert!(matches!(e, RestoreError::Profile { .. }));
+    let mut fewer = snap.clone();
+    fewer.devices.pop();
+    let e = machine(Profile::Papr, true)
+        .restore(&fewer, &mut EventQueue::new())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RestoreError::Plugged {
+            slot: 1,
+            in_snapshot: false
+        }
+    );
+    // Nothing changed on a refusal.
+    let dst = machine(Profile::Papr, true);
+    let mut bad = snap.clone();
+    bad.devices[1].state.flush_token = 1;
+    bad.devices[1].state.flushes[0] = Some(papr_scm::device::FlushRecord {
+        token: 2,
+        result: None,
+        hold: 0,
+        fresh: false,
+        injected: None,
+    });
+    bad.devices[0].state.health = HealthBits::PAPR_PMEM_UNARMED;
+    assert!(matches!(
+        dst.restore(&bad, &mut EventQueue::new()),
+        Err(RestoreError::Device { slot: 1, .. })
+    ));
+    assert_eq!(
+        dst.h_scm_health(0x9000_0000).out.r4,
+        Some(0),
+        "slot 0 untouched"
+    );
+}
+
+fn valid() -> Vec<u8> {
+    let m = machine(Profile::Papr, true);
+    let mut q = EventQueue::new();
+    m.with_device(0, |d| d.faults_mut().bind_busy = 1);
+    m.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, 0);
+    m.h_scm_flush(0x9000_0001, 0);
+    q.cas(true);
+    m.unplug(1, &mut q).unwrap();
+    m.state(&q).encode()
+}
+
+#[test]
+fn test_decode_errors_name_the_field() {
+    let good = valid();
+    assert!(MachineState::decode(&good).is_ok());
+    // Every truncation is an error, none a panic.
+    for n in 0..good.len() {
+        assert!(MachineState::decode(&good[..n]).is_err(), "prefix {n}");
+    }
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert_eq!(
+        MachineState::decode(&trailing),
+        Err(SnapshotError::Trailing(1))
+    );
+    let mut magic = good.clone();
+    magic[0] = b'X';
+    assert_eq!(MachineState::decode(&magic), Err(SnapshotError::BadMagic));
+    let mut version = good.clone();
+    version[9] = 2;
+    assert_eq!(
+        MachineState::decode(&version),
+        Err(SnapshotError::Version(2))
+    );
+    let mut profile = good.clone();
+    profile[10] = 2;
+    assert!(matches!(
+        MachineState::decode(&profile),
+        Err(SnapshotError::OutOfRange {
+            field: "profile",
+            ..
+        })
+    ));
+    let mut hp = good.clone();
+    hp[15] = 2; // events.hotplug_source
+    assert!(matches!(
+        MachineState::decode(&hp),
+        Err(SnapshotError::OutOfRange {
+            field: "events.hotplug_source",
+            ..
+        })
+    ));
+    // The last bytes: connector state (u32) and unplug_requested.
+    let n = good.len();
+    let mut conn = good.clone();
+    conn[n - 2] = 9;
+    assert!(matches!(
+        MachineState::decode(&conn),
+        Err(SnapshotError::OutOfRange {
+            field: "connector.state",
+            ..
+        })
+    ));
+    let mut unplug = good.clone();
+    unplug[n - 1] = 7;
+    assert!(matches!(
+        MachineState::decode(&unplug),
+        Err(SnapshotError::OutOfRange {
+            field: "connector.unplug_requested",
+            ..
+        })
+    ));
+    // A state no device could be in: a flush token above the counter.
+    let m = machine(Profile::Papr, true);
+    m.h_scm_flush(0x9000_0001, 0);
+    let mut s = m.state(&EventQueue::new());
+    s.devices[1].state.flush_token = 0;
+    let e = MachineState::decode(&s.encode()).unwrap_err();
+    assert!(matches!(e, SnapshotError::Device { slot: 1, .. }), "{e}");
+    assert!(e.to_string().starts_with("snapshot: slot 1: "));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic, and whatever decodes encodes back the same.
+    #[test]
+    fn test_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(s) = MachineState::decode(&data) {
+            prop_assert_eq!(s.encode(), data);
+        }
+    }
+
+    /// A valid snapshot with bytes changed: an error, or a snapshot that
+    /// encodes back to exactly those bytes.
+    #[test]
+    fn test_mutated_snapshots(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+        let mut b = valid();
+        for (i, v) in flips {
+            let n = b.len();
+            b[i % n] = v;
+        }
+        if let Ok(s) = MachineState::decode(&b) {
+            prop_assert_eq!(s.encode(), b);
+        }
+    }
+}
+
+/// Writes the `snapshot` fuzz target's seeds when run with
+/// PAPR_SCM_WRITE_SEEDS=1 (a mid-bind, mid-flush, unplug-pending snapshot
+/// and an idle one per profile); otherwise checks that they decode.
+#[test]
+fn test_snapshot_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/snapshot");
+    let seeds = [
+        ("busy", valid()),
+        (
+            "idle-papr",
+            machine(Profile::Papr, true)
+                .state(&EventQueue::new())
+                .encode(),
+        ),
+        (
+            "idle-qemu",
+            machine(Profile::Qemu, false)
+                .state(&EventQueue::new())
+                .encode(),
+        ),
+    ];
+    if std::env::var_os("PAPR_SCM_WRITE_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    // The published crate leaves fuzz/ out.
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries {
+        let b = std::fs::read(e.unwrap().path()).unwrap();
+        assert_eq!(MachineState::decode(&b).unwrap().encode(), b);
+    }
+}
