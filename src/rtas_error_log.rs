@@ -309,6 +309,17 @@ impl EventQueue {
         Ok(ev)
     }
 
+    /// Takes back the newest event and its PLID (a plug the slot table
+    /// refused after the event was queued).
+    pub(crate) fn unpush(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.len -= 1;
+        self.events[(self.head + self.len) % EVENT_QUEUE_LEN] = None;
+        self.next_plid = self.next_plid.wrapping_sub(1);
+    }
+
     /// The queued events, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &HotplugEvent> {
         (0..self.len).filter_map(move |i| self.events[(self.head + i) % EVENT_QUEUE_LEN].as_ref())

@@ -691,3 +691,40 @@ fn test_a_wrong_rtas_expectation_fails_the_replay() {
     let r = replay(&Transcript::parse(&bad).unwrap()).unwrap();
     assert_eq!(r.mismatches.len(), 1);
 }
+
+#[test]
+fn test_a_refused_plug_leaves_the_queue_and_the_device_as_they_were() {
+    let mut w = world(Profile::Papr);
+    let mut q = EventQueue::new();
+    let plid = q.next_plid();
+    // Slot 0 is taken: the add event queued first is taken back, PLID too.
+    let mut cfg = hot_cfg();
+    cfg.slot = Some(0);
+    let spec = Planner::new(*w.planner.machine())
+        .unwrap()
+        .plug(&cfg)
+        .unwrap();
+    let dev = Device::new(spec, SparseLabelStore::new(128 << 10));
+    let before = *dev.connector();
+    let e = w.machine.plug(dev, &mut q).unwrap_err();
+    assert!(q.is_empty());
+    assert_eq!(q.next_plid(), plid);
+    assert_eq!(
+        *e.into_device().connector(),
+        before,
+        "handed back untouched"
+    );
+    // A full queue refuses before anything changes.
+    for i in 0..papr_scm::rtas_error_log::EVENT_QUEUE_LEN {
+        q.push(
+            HotplugAction::Remove,
+            papr_scm::drc::DrcIndex::pmem((i % 4) as u32).unwrap(),
+            Default::default(),
+        )
+        .unwrap();
+    }
+    let dev = device(&mut w.planner, &hot_cfg());
+    let e = w.machine.plug(dev, &mut q).unwrap_err();
+    assert!(matches!(e, PlugError::Events { slot: 1, .. }), "{e:?}");
+    assert!(w.machine.with_device(1, |_| ()).is_none());
+}

@@ -212,24 +212,27 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                 device,
             });
         }
-        // The event is queued only once the device is in; a full queue
-        // refuses before anything changes.
-        if events.len() == crate::rtas_error_log::EVENT_QUEUE_LEN {
-            return Err(PlugError::Events {
-                slot,
-                source: QueueFull,
-                device,
-            });
-        }
-        *device.connector_mut() = crate::drc::Connector::hot_plugged();
         let drc = device.spec().drc;
-        if let Err((kind, device)) = self.slots.put(device) {
+        // The event first: a full queue refuses before anything changes,
+        // and a slot that refuses the device takes the event back.
+        let ev = match events.push(HotplugAction::Add, drc, self.host.guest_time()) {
+            Ok(ev) => ev,
+            Err(source) => {
+                return Err(PlugError::Events {
+                    slot,
+                    source,
+                    device,
+                })
+            }
+        };
+        let before = *device.connector();
+        *device.connector_mut() = crate::drc::Connector::hot_plugged();
+        if let Err((kind, mut device)) = self.slots.put(device) {
+            events.unpush();
+            *device.connector_mut() = before;
             return Err(PlugError::Slot { slot, kind, device });
         }
         self.reindex();
-        let ev = events
-            .push(HotplugAction::Add, drc, self.host.guest_time())
-            .expect("room checked above");
         self.host.pulse(events.source());
         Ok(ev)
     }
