@@ -1,0 +1,133 @@
+// Copyright 2026 The papr-scm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The VMM's side of a hotplug event: which source is pulsed and when
+//! (plug, unplug, a `check-exception` that leaves events queued,
+//! `event-scan`), and the guest clock stamped into the event.
+
+#![cfg(feature = "std")]
+
+use std::cell::RefCell;
+
+use papr_scm::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+use papr_scm::device::Device;
+use papr_scm::host::{
+    BindEvents, EventSignal, FlushExecutor, GuestMemory, GuestMemoryError, StatsSource,
+};
+use papr_scm::label::VecLabelStore;
+use papr_scm::machine::{Machine, SharedSlots};
+use papr_scm::rtas::RtasService;
+use papr_scm::rtas_error_log::{EventQueue, EventSource, RtcTime};
+
+#[derive(Default)]
+struct Host {
+    pulses: RefCell<Vec<EventSource>>,
+    ram: RefCell<Vec<u8>>,
+}
+
+impl GuestMemory for Host {
+    fn has_memory(&self) -> bool {
+        true
+    }
+    fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
+        let ram = self.ram.borrow();
+        let src = ram
+            .get(gpa as usize..gpa as usize + buf.len())
+            .ok_or(GuestMemoryError {
+                gpa,
+                len: buf.len(),
+            })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn write_guest(&self, gpa: u64, data: &[u8]) -> Result<(), GuestMemoryError> {
+        let mut ram = self.ram.borrow_mut();
+        let dst = ram
+            .get_mut(gpa as usize..gpa as usize + data.len())
+            .ok_or(GuestMemoryError {
+                gpa,
+                len: data.len(),
+            })?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+}
+impl FlushExecutor for Host {}
+impl BindEvents for Host {}
+impl StatsSource for Host {}
+impl EventSignal for Host {
+    fn pulse(&self, source: EventSource) {
+        self.pulses.borrow_mut().push(source);
+    }
+    fn guest_time(&self) -> RtcTime {
+        RtcTime {
+            year: 2026,
+            month: 12,
+            day: 1,
+            hour: 16,
+            minute: 45,
+            second: 7,
+        }
+    }
+}
+
+#[test]
+fn test_pulses_follow_the_queue() {
+    let config = MachineConfig::new(2 << 30, 8 << 30, 4);
+    let mut planner = Planner::new(config).unwrap();
+    let host = Host {
+        ram: RefCell::new(vec![0; 0x10000]),
+        ..Host::default()
+    };
+    let m = Machine::with_host(&config, SharedSlots::new(4), host);
+    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    let mut q = EventQueue::new();
+    let pulses = |m: &Machine<SharedSlots<VecLabelStore>, Host>| m.host().pulses.borrow().clone();
+
+    // Before CAS, the EPOW source; two plugs, two pulses.
+    for _ in 0..2 {
+        let spec = planner
+            .plug(&NvdimmConfig::new(
+                (256 << 20) + (128 << 10),
+                128 << 10,
+                uuid,
+            ))
+            .unwrap();
+        m.plug(Device::new(spec, VecLabelStore::new(128 << 10)), &mut q)
+            .unwrap();
+    }
+    assert_eq!(pulses(&m), [EventSource::Epow, EventSource::Epow]);
+
+    // The first check-exception leaves one queued: pulsed again (QEMU's
+    // edge-triggered sources). The second empties the queue: no pulse.
+    let args = [0x500, 0, 0x4000_0000, 0, 0x1000, 2048];
+    let mut rets = [0u32];
+    m.rtas(RtasService::CheckException, &args, &mut rets, &mut q)
+        .unwrap();
+    assert_eq!(rets, [0]);
+    assert_eq!(pulses(&m).len(), 3);
+    // The stamp is the guest's clock, BCD.
+    let mut stamp = [0u8; 8];
+    m.host().read_guest(0x1000 + 32, &mut stamp).unwrap();
+    assert_eq!(stamp, [0x20, 0x26, 0x12, 0x01, 0x16, 0x45, 0x07, 0]);
+    // event-scan pulses while something is queued, and never answers.
+    let mut scan = [7u32];
+    assert!(m
+        .rtas(RtasService::EventScan, &[0, 0, 0, 0], &mut scan, &mut q)
+        .is_none());
+    assert_eq!((scan, pulses(&m).len()), ([7], 4));
+    m.rtas(RtasService::CheckException, &args, &mut rets, &mut q)
+        .unwrap();
+    assert_eq!(pulses(&m).len(), 4);
+    assert!(q.is_empty());
+    assert!(m
+        .rtas(RtasService::EventScan, &[0, 0, 0, 0], &mut scan, &mut q)
+        .is_none());
+    assert_eq!(pulses(&m).len(), 4, "nothing queued, nothing pulsed");
+
+    // After CAS with the dedicated source: an unplug pulses that one.
+    q.cas(true);
+    m.reset_connectors(|_| {});
+    m.unplug(0, &mut q).unwrap();
+    assert_eq!(pulses(&m).last(), Some(&EventSource::HotPlug));
+}
