@@ -109,13 +109,8 @@ impl RtasService {
 
     /// The `/rtas` property naming the service's token.
     pub fn name(self) -> &'static str {
-        match self {
-            RtasService::SetIndicator => "set-indicator",
-            RtasService::GetSensorState => "get-sensor-state",
-            RtasService::IbmConfigureConnector => "ibm,configure-connector",
-            RtasService::CheckException => "check-exception",
-            RtasService::EventScan => "event-scan",
-        }
+        // ALL lists the services in declaration order.
+        Self::ALL[self as usize].1
     }
 }
 

@@ -16,13 +16,14 @@ use papr_scm::host::{
 };
 use papr_scm::label::VecLabelStore;
 use papr_scm::machine::{Machine, SharedSlots};
+use papr_scm::replay::SparseRam;
 use papr_scm::rtas::RtasService;
 use papr_scm::rtas_error_log::{EventQueue, EventSource, RtcTime};
 
-#[derive(Default)]
+/// Guest RAM from the replay host, and a record of the pulses.
 struct Host {
     pulses: RefCell<Vec<EventSource>>,
-    ram: RefCell<Vec<u8>>,
+    ram: SparseRam,
 }
 
 impl GuestMemory for Host {
@@ -30,26 +31,10 @@ impl GuestMemory for Host {
         true
     }
     fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<(), GuestMemoryError> {
-        let ram = self.ram.borrow();
-        let src = ram
-            .get(gpa as usize..gpa as usize + buf.len())
-            .ok_or(GuestMemoryError {
-                gpa,
-                len: buf.len(),
-            })?;
-        buf.copy_from_slice(src);
-        Ok(())
+        self.ram.read_guest(gpa, buf)
     }
     fn write_guest(&self, gpa: u64, data: &[u8]) -> Result<(), GuestMemoryError> {
-        let mut ram = self.ram.borrow_mut();
-        let dst = ram
-            .get_mut(gpa as usize..gpa as usize + data.len())
-            .ok_or(GuestMemoryError {
-                gpa,
-                len: data.len(),
-            })?;
-        dst.copy_from_slice(data);
-        Ok(())
+        self.ram.write_guest(gpa, data)
     }
 }
 impl FlushExecutor for Host {}
@@ -76,8 +61,8 @@ fn test_pulses_follow_the_queue() {
     let config = MachineConfig::new(2 << 30, 8 << 30, 4);
     let mut planner = Planner::new(config).unwrap();
     let host = Host {
-        ram: RefCell::new(vec![0; 0x10000]),
-        ..Host::default()
+        pulses: RefCell::default(),
+        ram: SparseRam::new(0x10000),
     };
     let m = Machine::with_host(&config, SharedSlots::new(4), host);
     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();

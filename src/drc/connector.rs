@@ -74,11 +74,20 @@ pub struct WorkAreaError;
 
 /// The guest's configure-connector work area, written one step at a time.
 pub trait WorkArea {
+    /// Bytes of the area the VMM can write: PAPR's 4 KiB by default.
+    fn capacity(&self) -> usize {
+        CC_WA_LEN
+    }
+
     /// Writes `data` at byte `offset` of the work area.
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), WorkAreaError>;
 }
 
 impl WorkArea for [u8] {
+    fn capacity(&self) -> usize {
+        self.len().min(CC_WA_LEN)
+    }
+
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), WorkAreaError> {
         let end = offset.checked_add(data.len()).ok_or(WorkAreaError)?;
         self.get_mut(offset..end)
@@ -262,17 +271,53 @@ impl Connector {
         }
     }
 
+    /// `set-indicator` of `kind` (isolation or allocation; a logical DRC
+    /// has no DR indicator: -3, `rtas_set_dr_indicator` accepts physical
+    /// connectors only).
+    pub fn set_indicator(
+        &mut self,
+        kind: u32,
+        value: u32,
+        profile: Profile,
+    ) -> (RtasStatus, DrcEffect) {
+        match kind {
+            RTAS_SENSOR_TYPE_ISOLATION_STATE => self.set_isolation_state(value, profile),
+            RTAS_SENSOR_TYPE_ALLOCATION_STATE => self.set_allocation_state(value),
+            _ => (RTAS_OUT_NO_SUCH_INDICATOR, DrcEffect::None),
+        }
+    }
+
+    /// `set-indicator` on a connector with no device, which is UNUSABLE:
+    /// ISOLATE and UNUSABLE change nothing, the rest need a device
+    /// (`drc_set_usable`, `drc_unisolate_logical`: -3).
+    pub const fn set_indicator_empty(kind: u32, value: u32) -> RtasStatus {
+        match (kind, value) {
+            (RTAS_SENSOR_TYPE_ISOLATION_STATE, SPAPR_DR_ISOLATION_STATE_ISOLATED)
+            | (RTAS_SENSOR_TYPE_ALLOCATION_STATE, SPAPR_DR_ALLOCATION_STATE_UNUSABLE) => {
+                RTAS_OUT_SUCCESS
+            }
+            (RTAS_SENSOR_TYPE_ISOLATION_STATE | RTAS_SENSOR_TYPE_ALLOCATION_STATE, 2..) => {
+                RTAS_OUT_PARAM_ERROR
+            }
+            _ => RTAS_OUT_NO_SUCH_INDICATOR,
+        }
+    }
+
+    /// `get-sensor-state` DR_ENTITY_SENSE of a connector with no device.
+    pub const EMPTY_ENTITY_SENSE: u32 = SPAPR_DR_ENTITY_SENSE_UNUSABLE;
+
     /// One `ibm,configure-connector` step over `node` into the work area
     /// `wa` (`rtas_ibm_configure_connector`): the node's name
     /// (NEXT_CHILD), each property (NEXT_PROPERTY), then SUCCESS at depth
     /// 0, which sets CONFIGURED and rewinds so the guest may ask again.
     ///
     /// Names go at offset 20 and a value right after its name's NUL; other
-    /// bytes are left as they were. A step that does not fit 4096 bytes is
-    /// cut short in the `qemu` profile (QEMU's `configure_connector_st`)
-    /// and answered MORE_MEMORY without moving on in `papr`, so the guest
-    /// never builds a node from a cut property. A work area the VMM cannot
-    /// write answers RTAS_OUT_HW_ERROR.
+    /// bytes are left as they were. A step that does not fit the area
+    /// ([`WorkArea::capacity`], 4 KiB unless the VMM maps less) is cut short
+    /// in the `qemu` profile (QEMU's `configure_connector_st`) and answered
+    /// MORE_MEMORY without moving on in `papr`, so the guest never builds a
+    /// node from a cut property. An area without room for the header words,
+    /// or one the VMM cannot write, answers RTAS_OUT_HW_ERROR.
     pub fn configure_connector<W: WorkArea + ?Sized>(
         &mut self,
         node: &PmemoryNode,
@@ -300,20 +345,25 @@ impl Connector {
             self.cc_step = 0;
             return (SPAPR_DR_CC_RESPONSE_SUCCESS, DrcEffect::Configured);
         };
+        let room = wa.capacity();
+        if room < CC_VAL_DATA_OFFSET {
+            // Not even the header words fit: the VMM's area is unusable.
+            return (RTAS_OUT_HW_ERROR, DrcEffect::None);
+        }
         let name_end = CC_VAL_DATA_OFFSET + name.len() + 1;
         let end = name_end + value.map_or(0, <[u8]>::len);
-        if end > CC_WA_LEN && profile == Profile::Papr {
+        if end > room && profile == Profile::Papr {
             return (SPAPR_DR_CC_RESPONSE_MORE_MEMORY, DrcEffect::None);
         }
         let word = |v: usize| (v as u32).to_be_bytes();
         let written = (|| {
             wa.write(4 * CC_IDX_NAME_OFFSET, &word(CC_VAL_DATA_OFFSET))?;
-            write_cut(wa, CC_VAL_DATA_OFFSET, name)?;
-            write_cut(wa, CC_VAL_DATA_OFFSET + name.len(), &[0])?;
+            write_cut(wa, room, CC_VAL_DATA_OFFSET, name)?;
+            write_cut(wa, room, CC_VAL_DATA_OFFSET + name.len(), &[0])?;
             if let Some(v) = value {
                 wa.write(4 * CC_IDX_PROP_LEN, &word(v.len()))?;
                 wa.write(4 * CC_IDX_PROP_DATA_OFFSET, &word(name_end))?;
-                write_cut(wa, name_end, v)?;
+                write_cut(wa, room, name_end, v)?;
             }
             Ok::<(), WorkAreaError>(())
         })();
@@ -325,13 +375,14 @@ impl Connector {
     }
 }
 
-/// Writes what of `data` fits below [`CC_WA_LEN`].
+/// Writes what of `data` fits below `room` (QEMU cuts at `CC_WA_LEN`).
 fn write_cut<W: WorkArea + ?Sized>(
     wa: &mut W,
+    room: usize,
     offset: usize,
     data: &[u8],
 ) -> Result<(), WorkAreaError> {
-    let room = CC_WA_LEN.saturating_sub(offset);
+    let room = room.saturating_sub(offset);
     let data = &data[..data.len().min(room)];
     if data.is_empty() {
         return Ok(());
@@ -536,6 +587,56 @@ mod tests {
         assert_eq!(
             c.configure_connector(&node, &mut wa[..], Profile::Qemu).0,
             2
+        );
+        // An area too small for the step: papr asks for more memory and
+        // stays put; qemu cuts the name at the area's end.
+        let mut small = [0xEEu8; 32];
+        let mut c = at(S::Unisolate, false);
+        assert_eq!(
+            c.configure_connector(&node, &mut small[..], Profile::Papr),
+            (5, E::None)
+        );
+        assert_eq!(small[20], 0xEE, "nothing written");
+        assert_eq!(
+            c.configure_connector(&node, &mut wa[..], Profile::Papr).0,
+            2
+        );
+        let mut c = at(S::Unisolate, false);
+        assert_eq!(
+            c.configure_connector(&node, &mut small[..], Profile::Qemu),
+            (2, E::None)
+        );
+        assert_eq!(&small[20..], b"ibm,pmemory@");
+    }
+
+    #[test]
+    fn test_set_indicator_dispatch_and_empty_connectors() {
+        let p = Profile::Papr;
+        let mut c = at(S::Available, false);
+        assert_eq!(c.set_indicator(9001, 1, p), (0, E::None));
+        assert_eq!(c.drc_state(), S::Unisolate);
+        assert_eq!(c.set_indicator(9002, 1, p), (-3, E::None));
+        assert_eq!(
+            at(S::Unusable, false).set_indicator(9003, 1, p),
+            (0, E::None)
+        );
+        for (kind, value, want) in [
+            (9001, 0, 0),
+            (9003, 0, 0),
+            (9001, 1, -3),
+            (9003, 1, -3),
+            (9002, 1, -3),
+            (9003, 2, -3),
+        ] {
+            assert_eq!(
+                Connector::set_indicator_empty(kind, value),
+                want,
+                "{kind} {value}"
+            );
+        }
+        assert_eq!(
+            Connector::EMPTY_ENTITY_SENSE,
+            at(S::Unusable, false).entity_sense()
         );
     }
 }

@@ -18,7 +18,7 @@ use thiserror::Error;
 use super::{Machine, SlotTable};
 use crate::config::{FlushMode, Profile};
 use crate::device::{Ctx, Device};
-use crate::drc::{DrcEffect, DrcIndex, WorkArea, WorkAreaError, PMEM_DRC_BASE};
+use crate::drc::{Connector, DrcEffect, DrcIndex, WorkArea, WorkAreaError};
 use crate::host::{GuestMemory, Host};
 use crate::label::LabelStore;
 use crate::pmemory::PmemoryNode;
@@ -351,10 +351,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// past the machine's slots (no such connector: -3); `None` when the
     /// index is of another type (the VMM's).
     fn pmem_slot(&self, index: u32) -> Option<Result<u32, ()>> {
-        if index >> 28 != PMEM_DRC_BASE >> 28 {
-            return None;
-        }
-        let slot = index & crate::drc::DRC_INDEX_ID_MASK;
+        let slot = DrcIndex::from_raw(index)?.slot();
         Some(if slot < self.slot_count {
             Ok(slot)
         } else {
@@ -388,31 +385,12 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             return Some(RtasEffect::None);
         };
         let profile = self.profile;
-        let answer = self.slots.with_slot(slot, |d| {
-            let c = d.connector_mut();
-            match kind {
-                RTAS_SENSOR_TYPE_ISOLATION_STATE => c.set_isolation_state(value, profile),
-                RTAS_SENSOR_TYPE_ALLOCATION_STATE => c.set_allocation_state(value),
-                // A logical DRC has no DR indicator (rtas_set_dr_indicator
-                // accepts physical connectors only).
-                _ => (RTAS_OUT_NO_SUCH_INDICATOR, DrcEffect::None),
-            }
-        });
-        let (status, effect) = answer.unwrap_or(match kind {
-            // An empty connector is UNUSABLE: ISOLATE and UNUSABLE are
-            // no-ops, the rest need a device (drc_set_usable,
-            // drc_unisolate_logical: -3).
-            RTAS_SENSOR_TYPE_ISOLATION_STATE if value == SPAPR_DR_ISOLATION_STATE_ISOLATED => {
-                (RTAS_OUT_SUCCESS, DrcEffect::None)
-            }
-            RTAS_SENSOR_TYPE_ALLOCATION_STATE if value == SPAPR_DR_ALLOCATION_STATE_UNUSABLE => {
-                (RTAS_OUT_SUCCESS, DrcEffect::None)
-            }
-            RTAS_SENSOR_TYPE_ISOLATION_STATE | RTAS_SENSOR_TYPE_ALLOCATION_STATE if value > 1 => {
-                (RTAS_OUT_PARAM_ERROR, DrcEffect::None)
-            }
-            _ => (RTAS_OUT_NO_SUCH_INDICATOR, DrcEffect::None),
-        });
+        let (status, effect) = self
+            .slots
+            .with_slot(slot, |d| {
+                d.connector_mut().set_indicator(kind, value, profile)
+            })
+            .unwrap_or((Connector::set_indicator_empty(kind, value), DrcEffect::None));
         word(rets, 0, status as u32);
         Some(match effect {
             DrcEffect::Release => match self.release(slot) {
@@ -448,8 +426,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     RTAS_OUT_SUCCESS,
                     self.slots
                         .with_slot(slot, |d| d.connector().entity_sense())
-                        // An empty logical connector is UNUSABLE.
-                        .unwrap_or(SPAPR_DR_ENTITY_SENSE_UNUSABLE),
+                        .unwrap_or(Connector::EMPTY_ENTITY_SENSE),
                 ),
             }
         };
