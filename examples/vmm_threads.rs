@@ -15,6 +15,7 @@ use papr_scm::hcall::*;
 use papr_scm::host::FileFlusher;
 use papr_scm::label::FileLabelStore;
 use papr_scm::machine::{Machine, SharedSlots};
+use papr_scm::rtas_error_log::EventQueue;
 
 /// `struct kvm_run`'s `papr_hcall` member (linux/kvm.h), filled by KVM on a
 /// `KVM_EXIT_PAPR_HCALL` exit: `nr` is r3 (the opcode), `args` r4..r12;
@@ -107,7 +108,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Before a reset, QEMU drains the flush workers; so does this VMM.
     machine.host().drain();
-    machine.reset();
-    println!("reset: flushes drained, labels synced, bindings kept for the kexec path");
+    // A guest reboot: nothing bound, no flush or event left for the new
+    // boot (a kexec calls nothing and keeps the bindings).
+    machine.reset(&mut EventQueue::new(), |_| {});
+    println!("reset: flushes drained, bindings released, labels synced");
     Ok(())
 }

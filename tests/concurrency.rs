@@ -13,6 +13,7 @@ use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig};
 use papr_scm::hcall::*;
 use papr_scm::host::{BindEvents, EventSignal, FlushExecutor, GuestMemory, StatsSource};
 use papr_scm::machine::Machine;
+use papr_scm::rtas_error_log::EventQueue;
 
 const K: u64 = 1024;
 const G: u64 = 1024 * 1024 * K;
@@ -205,7 +206,7 @@ fn test_mixed_cross_device_calls_reset_and_replug() {
                         }
                         _ => {
                             if i % 100 == 0 {
-                                m.reset();
+                                m.reset(&mut EventQueue::new(), |_| {});
                             }
                             // Unplug slot 4 from the table and plug it back.
                             if let Some(d) = m.slots().remove(SLOTS - 1) {

@@ -21,6 +21,7 @@ use crate::drc::PMEM_DRC_BASE;
 use crate::hcall::*;
 use crate::host::{Host, NoHost};
 use crate::label::LabelStore;
+use crate::rtas_error_log::EventQueue;
 
 #[cfg(feature = "std")]
 mod build;
@@ -454,14 +455,30 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         self.call(Request::Flush { drc, token })
     }
 
-    /// A machine reset: drops every flush request (QEMU drains them first,
-    /// `spapr_nvdimm_finish_flushes`; a VMM waits on its executor before
-    /// calling this). Bindings survive, as they do on PowerVM across kexec,
-    /// so a guest that reboots without unbinding sees H_OVERLAP and reuses
-    /// them through H_SCM_QUERY_BLOCK_MEM_BINDING.
-    pub fn reset(&self) {
+    /// A system reset (the guest reboots; QEMU `spapr_machine_reset`):
+    /// what a fresh boot expects. Every binding is released (the host's
+    /// [`BindEvents::unbound`](crate::host::BindEvents::unbound) for each
+    /// run) and a bind in progress forgotten; every flush request is
+    /// dropped (QEMU drains its workers first, `spapr_nvdimm_finish_flushes`:
+    /// a VMM waits on its executor before calling this); labels are made
+    /// durable; the connectors are reset (`spapr_drc_reset`: a device whose
+    /// unplug was pending leaves, handed to `released`) and `events`
+    /// emptied, back to the EPOW source until the next CAS. Health and
+    /// injected faults belong to the device and stay.
+    ///
+    /// A kexec is not a reset: the VMM calls nothing, the bindings survive,
+    /// and the second kernel's probe meets H_OVERLAP and reuses them through
+    /// H_SCM_QUERY_BLOCK_MEM_BINDING, as on PowerVM (Linux 3a855b7ac7d5).
+    pub fn reset(&self, events: &mut EventQueue, released: impl FnMut(Released<S::Label>)) {
+        events.reset();
+        self.reset_connectors(released);
+        let ctx = self.ctx();
         for slot in 0..self.slots.slot_count() {
             self.slots.with_slot(slot, |d| {
+                if d.has_bind_state() {
+                    d.unbind_all(ctx);
+                }
+                self.index.mark_unbound(slot);
                 d.reset_flushes();
                 let _ = d.label_mut().flush();
             });

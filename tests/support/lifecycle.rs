@@ -209,10 +209,9 @@ impl World {
                 }
             }
             Step::Reset => {
-                self.events.reset();
                 let mut gone = Vec::new();
-                self.machine.reset_connectors(|r| gone.push(r.device));
-                self.machine.reset();
+                self.machine
+                    .reset(&mut self.events, |r| gone.push(r.device));
                 for d in gone {
                     self.released(d.spec().slot, &d);
                 }

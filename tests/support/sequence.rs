@@ -23,6 +23,7 @@ use papr_scm::config::Profile;
 use papr_scm::hcall::*;
 use papr_scm::label::LabelStore;
 use papr_scm::replay::{build, inject, ReplayMachine};
+use papr_scm::rtas_error_log::EventQueue;
 use papr_scm::transcript::{Injection, Transcript};
 
 const BLOCK: u64 = 256 << 20;
@@ -209,9 +210,12 @@ impl World {
     pub fn step(&mut self, step: &Step) {
         match *step {
             Step::Reset => {
-                self.machine.reset();
+                // A system reset: a fresh boot finds nothing bound.
+                self.machine.reset(&mut EventQueue::new(), |_| {});
                 for d in &mut self.devs {
                     d.flushes.clear();
+                    d.bound.clear();
+                    d.progress = None;
                 }
             }
             Step::Inject(slot, what) => {
