@@ -21,7 +21,7 @@ use crate::host::{
     BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
 };
 use crate::label::SparseLabelStore;
-use crate::machine::{Machine, RtasEffect, SharedSlots, Unplug};
+use crate::machine::{Machine, MachineState, RtasEffect, SharedSlots, Unplug};
 use crate::rtas::{RtasService, RTAS_OUT_NO_ERRORS_FOUND, RTAS_OUT_PARAM_ERROR};
 use crate::rtas_error_log::{EventQueue, RtcTime};
 use crate::transcript::{call_line, Directive, Expect, Injection, Opcode, ParseError, Transcript};
@@ -325,6 +325,28 @@ pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
                         })
                     }
                 }
+            }
+            Directive::Reset => {
+                started = true;
+                m.reset(&mut events, |r| {
+                    let _ = planner.unplug(r.device.spec());
+                });
+                report.lines.push(std::format!("{line:5}      {d}"));
+            }
+            Directive::Restore(bytes) => {
+                started = true;
+                let snap = MachineState::decode(bytes).map_err(|e| ParseError {
+                    line,
+                    reason: std::format!("restore: {e}"),
+                })?;
+                m.restore(&snap, &mut events).map_err(|e| ParseError {
+                    line,
+                    reason: std::format!("{e}"),
+                })?;
+                report.lines.push(std::format!(
+                    "{line:5}      restore ({} bytes)",
+                    bytes.len()
+                ));
             }
             Directive::Cas { hotplug_events } => {
                 started = true;

@@ -159,6 +159,12 @@ pub enum Directive {
         /// Bytes.
         bytes: Vec<u8>,
     },
+    /// `reset`: a system reset (the guest reboots), [`Machine::reset`](crate::machine::Machine::reset).
+    Reset,
+    /// `restore HEX`: the machine takes this snapshot's state
+    /// ([`MachineState::encode`](crate::machine::MachineState::encode)), as
+    /// on a migration's destination.
+    Restore(Vec<u8>),
 }
 
 /// A parsed transcript: directives with their line numbers.
@@ -459,6 +465,14 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
                 hotplug_events: parse_bool("hotplug-events", v)?,
             },
             _ => return Err("cas takes hotplug-events=on|off".to_string()),
+        },
+        "reset" => match rest[..] {
+            [] => Directive::Reset,
+            _ => return Err("reset takes nothing".to_string()),
+        },
+        "restore" => match rest[..] {
+            [hex] => Directive::Restore(parse_hex(hex)?),
+            _ => return Err("restore takes HEXBYTES (an encoded snapshot)".to_string()),
         },
         other => return Err(alloc::format!("unknown directive '{other}'")),
     }))
@@ -925,6 +939,8 @@ impl fmt::Display for Directive {
                 "time {:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
                 t.year, t.month, t.day, t.hour, t.minute, t.second
             ),
+            Directive::Reset => f.write_str("reset"),
+            Directive::Restore(bytes) => write!(f, "restore {}", Hex(bytes)),
             Directive::Cas { hotplug_events } => write!(
                 f,
                 "cas hotplug-events={}",
@@ -1074,7 +1090,9 @@ mod tests {
              mem 0x1000 00ff\n\
              inject slot=1 stats=authority\n\
              inject slot=1 flush-order=H_LONG_BUSY_ORDER_1_SEC\n\
-             inject slot=1 bound=all\n";
+             inject slot=1 bound=all\n\
+             reset\n\
+             restore 5053434d534e4150\n";
         let t = Transcript::parse(text).unwrap();
         let written: String = t.lines.iter().map(|(_, d)| format!("{d}\n")).collect();
         let again = Transcript::parse(&written).unwrap();
@@ -1106,6 +1124,9 @@ mod tests {
             "inject slot=0 flush-order=H_BUSY",
             "inject slot=0 stats=maybe",
             "inject health=1 slot=0",
+            "reset now",
+            "restore",
+            "restore 0x12",
         ] {
             assert!(parse_line(bad).is_err(), "{bad}");
         }

@@ -385,3 +385,46 @@ fn test_snapshot_fuzz_seeds() {
         assert_eq!(MachineState::decode(&b).unwrap().encode(), b);
     }
 }
+
+/// A transcript's `restore` line puts a snapshot into the replay machine,
+/// as a migration's destination: the guest's pending flush completes with
+/// its old token there. A snapshot that does not fit is an error naming the
+/// line.
+#[test]
+fn test_restore_line_replays_the_destination() {
+    use papr_scm::replay::{build, replay};
+    use papr_scm::transcript::{Directive, Transcript};
+    let config = "machine ram=2G maxmem=8G slots=4 profile=papr\n\
+                  nvdimm size=256M+128K label-size=128K type=spapr-nvdimm uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n";
+    let src = build(&Transcript::parse(config).unwrap()).unwrap();
+    assert_eq!(
+        src.h_scm_bind_mem(0x9000_0000, 0, 1, u64::MAX, 0).status,
+        H_SUCCESS
+    );
+    let f = src.h_scm_flush(0x9000_0000, 0);
+    assert_eq!((f.status, f.out.r4), (H_LONG_BUSY_ORDER_10_MSEC, Some(1)));
+    let snap = src.state(&EventQueue::new()).encode();
+    let dst = format!(
+        "{config}{}\n\
+         call H_SCM_FLUSH 0x90000000 0x1 -> H_SUCCESS\n\
+         call H_SCM_BIND_MEM 0x90000000 0x0 0x1 0xffffffffffffffff 0x0 -> H_OVERLAP\n",
+        Directive::Restore(snap.clone())
+    );
+    let r = replay(&Transcript::parse(&dst).unwrap()).unwrap();
+    assert!(r.mismatches.is_empty(), "{:?}", r.mismatches);
+    // Without the restore the same poll names no flush.
+    let fresh = dst.replace(&Directive::Restore(snap.clone()).to_string(), "");
+    let r = replay(&Transcript::parse(&fresh).unwrap()).unwrap();
+    assert_eq!(r.mismatches.len(), 2, "{:?}", r.mismatches);
+    // A plain nvdimm destination refuses the spapr-nvdimm's state.
+    let wrong = dst.replace(" type=spapr-nvdimm", "");
+    let e = replay(&Transcript::parse(&wrong).unwrap()).unwrap_err();
+    assert_eq!(e.line, 3);
+    assert!(e.reason.contains("flush-required"), "{}", e.reason);
+    let e = replay(&Transcript::parse(&format!("{config}restore 00\n")).unwrap()).unwrap_err();
+    assert!(
+        e.reason.contains("magic") || e.reason.contains("truncated"),
+        "{}",
+        e.reason
+    );
+}
