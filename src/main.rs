@@ -102,6 +102,16 @@ struct BridgeArgs {
     /// With --dtb: record QEMU's answers to PMEM RTAS calls, answer nothing.
     #[arg(long, requires = "dtb")]
     observe_rtas: bool,
+    /// Migration source: at the guest's first flush left pending, pause the
+    /// guest, write the machine's SCM snapshot to FILE and exit (the guest
+    /// stays paused for QEMU's `migrate`).
+    #[arg(long, value_name = "FILE")]
+    snapshot_out: Option<PathBuf>,
+    /// Migration destination: restore the SCM snapshot in FILE before the
+    /// guest goes on; a snapshot that does not fit the configuration is
+    /// refused before the guest is touched.
+    #[arg(long, value_name = "FILE", conflicts_with = "snapshot_out")]
+    snapshot_in: Option<PathBuf>,
 }
 
 /// Writes to stdout; a closed pipe (`papr-scm … | head`) ends the command
@@ -250,6 +260,8 @@ fn cmd_bridge(a: BridgeArgs) -> ExitCode {
         timeout: Duration::from_secs(a.timeout),
         dtb: a.dtb,
         observe_rtas: a.observe_rtas,
+        snapshot_out: a.snapshot_out,
+        snapshot_in: a.snapshot_in,
     };
     match bridge::run(&opts) {
         Ok(()) => ExitCode::from(OK),

@@ -17,12 +17,12 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::DeviceSpec;
 use crate::guest::wrapper_abi;
-use crate::hcall::{hcall_name, Regs, ReturnCode, H_SCM_BIND_MEM};
+use crate::hcall::{hcall_name, Regs, ReturnCode, H_BUSY, H_SCM_BIND_MEM, H_SCM_FLUSH};
 use crate::host::{
     BindEvents, EventSignal, FlushExecutor, FlushStatus, GuestMemory, GuestMemoryError, StatsSource,
 };
@@ -36,17 +36,17 @@ pub mod vmlinux;
 
 use std::collections::VecDeque;
 
-use self::rtas::{now, rtas_tokens};
+use self::rtas::{now, rtas_token, rtas_tokens};
 use crate::config::Planner;
 use crate::label::{FileLabelStore, LabelError, LabelStore, VecLabelStore};
-use crate::machine::{RtasEffect, Unplug};
+use crate::machine::{MachineState, Released, RtasEffect, Unplug};
 use crate::rtas::{
     RtasArgs, RtasService, RtasTokens, RTAS_ARGS_LEN, RTAS_OUT_NO_ERRORS_FOUND,
     SPAPR_DR_CC_RESPONSE_NEXT_CHILD, SPAPR_DR_CC_RESPONSE_NEXT_PROPERTY,
 };
 use crate::rtas_error_log::{EventQueue, RtcTime, HOTPLUG_EVENT_LEN};
 use rsp::{unhex, Rsp, ANSWER_TIMEOUT};
-pub use vmlinux::{find_sites, find_symbol, Site};
+pub use vmlinux::{find_mtdec, find_sites, find_symbol, Site};
 
 /// Guest real address X is at this effective address in the kernel's
 /// linear map; the stub's m/M packets take effective addresses.
@@ -86,6 +86,13 @@ pub struct Options {
     /// With `dtb`: answer nothing, record what QEMU answers to the PMEM
     /// RTAS calls (a reference boot); hcalls are not trapped.
     pub observe_rtas: bool,
+    /// The migration source's side: at the guest's first H_SCM_FLUSH left
+    /// pending, pause the guest, write the SCM snapshot here and stop
+    /// serving (QEMU then migrates the paused guest).
+    pub snapshot_out: Option<PathBuf>,
+    /// The migration destination's side: the snapshot to restore before
+    /// the guest goes on.
+    pub snapshot_in: Option<PathBuf>,
 }
 
 /// The bridge's host: guest memory through the stub, flushes that sync the
@@ -205,6 +212,8 @@ pub fn run(o: &Options) -> Result<(), Error> {
                 .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
             let tokens =
                 rtas_tokens(&blob).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            let reboot = rtas_token(&blob, "system-reboot")
+                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
             let entry = find_symbol(&elf, "enter_rtas").map_err(Error::Input)?;
             let (planner, _) = t
                 .planner()
@@ -223,6 +232,7 @@ pub fn run(o: &Options) -> Result<(), Error> {
             Some(RtasState {
                 entry,
                 tokens,
+                reboot,
                 observe: o.observe_rtas,
                 events,
                 planner,
@@ -238,7 +248,52 @@ pub fn run(o: &Options) -> Result<(), Error> {
         // QEMU answers every hcall in a reference boot.
         sites.clear();
     }
-    serve_boot(o, &t, &machine_cfg, &specs, &sites, rtas).map_err(Error::Run)
+    // A destination's snapshot is checked against the configuration before
+    // the guest is touched: refused, the guest stays paused, as after a
+    // failed incoming migration in QEMU.
+    let snapshot = match &o.snapshot_in {
+        None => None,
+        Some(path) => {
+            let (bytes, snap) = read_snapshot(path, &o.config, &t)?;
+            let mtdec = find_mtdec(&elf).map_err(Error::Input)?;
+            Some(Incoming { bytes, snap, mtdec })
+        }
+    };
+    serve_boot(o, &t, &machine_cfg, &specs, &sites, rtas, snapshot).map_err(Error::Run)
+}
+
+/// A migration destination's start: the snapshot and where to re-arm the
+/// decrementer.
+struct Incoming {
+    bytes: Vec<u8>,
+    snap: MachineState,
+    /// An `mtdec rS` in the kernel and its rS ([`find_mtdec`]).
+    mtdec: (u64, u32),
+}
+
+/// A snapshot file, decoded and restored once into a scratch machine of
+/// the configuration: the bytes (for the trace) and the state.
+fn read_snapshot(
+    path: &Path,
+    config: &Path,
+    t: &Transcript,
+) -> Result<(Vec<u8>, MachineState), Error> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let snap = MachineState::decode(&bytes)
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let scratch =
+        crate::replay::build(t).map_err(|e| Error::Input(format!("{}: {e}", config.display())))?;
+    scratch
+        .restore(&snap, &mut EventQueue::new())
+        .map_err(|e| {
+            Error::Input(format!(
+                "{}: does not fit {}: {e}",
+                path.display(),
+                config.display()
+            ))
+        })?;
+    Ok((bytes, snap))
 }
 
 /// The RTAS side of a bridged boot.
@@ -246,6 +301,8 @@ struct RtasState {
     /// `enter_rtas`.
     entry: u64,
     tokens: RtasTokens,
+    /// `system-reboot`: the guest reboots, a system reset.
+    reboot: u32,
     observe: bool,
     events: EventQueue,
     planner: Planner,
@@ -262,6 +319,7 @@ fn serve_boot(
     specs: &[DeviceSpec],
     sites: &[(u64, Site, String)],
     mut rtas: Option<RtasState>,
+    snapshot: Option<Incoming>,
 ) -> Result<(), String> {
     eprintln!("bridge: {} trap points in papr_scm.c", sites.len());
     for (pc, site, func) in sites {
@@ -287,6 +345,9 @@ fn serve_boot(
     if let Some(r) = &rtas {
         eprintln!("bridge: RTAS trapped at enter_rtas {:#x}", r.entry);
         rsp.ok(&format!("Z0,{:x},4", r.entry))?;
+    }
+    if let Some(inc) = &snapshot {
+        rearm_decrementer(&mut rsp, inc.mtdec)?;
     }
     let host = GdbHost {
         rsp: RefCell::new(rsp),
@@ -326,12 +387,36 @@ fn serve_boot(
             trace.push(d.clone());
         }
     }
-    if rtas.as_ref().is_some_and(|r| !r.observe) {
+    if let Some(Incoming { bytes, snap, .. }) = &snapshot {
+        // Checked in `run`; the restore is the same here.
+        let mut scratch = EventQueue::new();
+        let events = rtas.as_mut().map_or(&mut scratch, |r| &mut r.events);
+        machine.restore(snap, events).map_err(|e| e.to_string())?;
+        eprintln!(
+            "bridge: restored a snapshot of {} device(s), {} flush(es) pending",
+            snap.devices.len(),
+            snap.devices
+                .iter()
+                .flat_map(|d| d.state.flushes.iter().flatten())
+                .filter(|f| f.result.is_none())
+                .count()
+        );
+        trace.push(Directive::Restore(bytes.clone()));
+    } else if rtas.as_ref().is_some_and(|r| !r.observe) {
         trace.push(Directive::Cas {
             hotplug_events: true,
         });
     }
-    let result = serve(&machine, specs, sites, o.timeout, &mut trace, rtas.as_mut());
+    let pause_at = o.snapshot_out.as_deref();
+    let result = serve(
+        &machine,
+        specs,
+        sites,
+        o.timeout,
+        &mut trace,
+        rtas.as_mut(),
+        pause_at,
+    );
     if let Some(path) = &o.trace {
         let mut out = format!(
             "# Bridged by papr-scm qemu-bridge: a real Linux guest's SCM hcalls.\n{}\n",
@@ -369,6 +454,7 @@ fn serve(
     timeout: Duration,
     trace: &mut Vec<Directive>,
     mut rtas: Option<&mut RtasState>,
+    pause_at: Option<&Path>,
 ) -> Result<(), String> {
     let start = Instant::now();
     let mut calls = 0usize;
@@ -449,17 +535,19 @@ fn serve(
             return Err(e);
         }
         let touched: Vec<Directive> = m.host().touched.borrow_mut().drain(..).collect();
-        let mut rsp = m.host().rsp.borrow_mut();
-        if site == Site::Hcall {
-            // plpar_hcall stores r4..r7 into ret[] unconditionally.
-            let mut out = Vec::with_capacity(32);
-            for r in &regs[..4] {
-                out.extend_from_slice(&r.to_le_bytes());
+        {
+            let mut rsp = m.host().rsp.borrow_mut();
+            if site == Site::Hcall {
+                // plpar_hcall stores r4..r7 into ret[] unconditionally.
+                let mut out = Vec::with_capacity(32);
+                for r in &regs[..4] {
+                    out.extend_from_slice(&r.to_le_bytes());
+                }
+                rsp.write_mem(gpr(4), &out)?;
             }
-            rsp.write_mem(gpr(4), &out)?;
+            rsp.set_reg(3, status.to_reg())?;
+            rsp.set_reg(REG_PC, pc + 4)?;
         }
-        rsp.set_reg(3, status.to_reg())?;
-        rsp.set_reg(REG_PC, pc + 4)?;
         calls += 1;
         let (nargs, reads) = wrapper_abi(opcode);
         trace.extend(
@@ -479,13 +567,81 @@ fn serve(
             hcall_name(opcode).unwrap_or("?"),
             regs_in[0]
         );
+        if let Some(path) = pause_at {
+            // A flush left pending: its token is now in the guest's hands.
+            if opcode == H_SCM_FLUSH && (status.is_long_busy() || status == H_BUSY) {
+                let scratch = EventQueue::new();
+                let events = rtas.as_deref().map_or(&scratch, |r| &r.events);
+                return pause_for_migration(m, path, events);
+            }
+        }
     }
 }
 
-/// Steps off a trap at `pc` so that QEMU runs the call. A step sometimes
-/// returns without executing (QEMU 7.2), so it repeats until the PC moves.
+/// The migration source's stop: the guest goes on past the answered
+/// flush and is paused at once by the stub's interrupt, which QEMU turns
+/// into the monitor's `stop` (`RUN_STATE_PAUSED`). A guest left at a
+/// breakpoint would be in QEMU's `debug` state, which the destination's
+/// incoming migration cannot enter (`runstate_set` aborts). Then the SCM
+/// snapshot goes to `path`; the guest stays paused for `migrate`.
+fn pause_for_migration(m: &BridgeMachine, path: &Path, events: &EventQueue) -> Result<(), String> {
+    {
+        let mut rsp = m.host().rsp.borrow_mut();
+        rsp.send("c")?;
+        rsp.interrupt()?;
+        let stop = rsp.recv(ANSWER_TIMEOUT)?;
+        // SIGINT: paused by the interrupt, not stopped at a trap point.
+        if !stop.starts_with("T02") && !stop.starts_with("S02") {
+            return Err(format!(
+                "bridge: the guest did not pause for the migration (stop reply '{stop}')"
+            ));
+        }
+    }
+    let bytes = m.state(events).encode();
+    std::fs::write(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "bridge: guest paused with a flush pending; snapshot of {} bytes in {}",
+        bytes.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Re-arms the guest's decrementer on a migration's destination: QEMU
+/// before 8.2 does not migrate TCG's decrementer (fixed by "target/ppc:
+/// Migrate DECR SPR", 578912ad7312), so the destination's timer is never
+/// started and the guest, idle in H_CEDE, waits forever. The vCPU executes
+/// one `mtdec rS` of the kernel's own (a short count: an early timer
+/// interrupt, which Linux takes as a spurious one and reprograms), then
+/// rS and the PC are put back.
+fn rearm_decrementer<L: rsp::Link>(rsp: &mut Rsp<L>, (at, rs): (u64, u32)) -> Result<(), String> {
+    let g = rsp.cmd("g")?;
+    let regs = unhex(&g)
+        .filter(|b| b.len() >= G_PC + 8)
+        .ok_or_else(|| format!("bridge: bad 'g' reply '{g}'"))?;
+    let word = |o: usize| u64::from_le_bytes(regs[o..o + 8].try_into().unwrap());
+    let (pc, saved) = (word(G_PC), word(rs as usize * 8));
+    rsp.set_reg(rs, 0x1000)?;
+    rsp.set_reg(REG_PC, at)?;
+    let after = step(rsp, at)?;
+    rsp.set_reg(rs, saved)?;
+    rsp.set_reg(REG_PC, pc)?;
+    if after != Some(at + 4) {
+        return Err(format!("bridge: the mtdec at {at:#x} did not execute"));
+    }
+    eprintln!("bridge: decrementer re-armed (mtdec r{rs} at {at:#x})");
+    Ok(())
+}
+
+/// Steps off a trap at `pc` so that QEMU runs the call.
 fn step_past(m: &BridgeMachine, pc: u64) -> Result<(), String> {
-    let mut rsp = m.host().rsp.borrow_mut();
+    step(&mut m.host().rsp.borrow_mut(), pc).map(|_| ())
+}
+
+/// One instruction from `pc`; the PC after it (`None` if the stub's
+/// registers did not parse). A step sometimes returns without executing
+/// (QEMU 7.2), so it repeats until the PC moves.
+fn step<L: rsp::Link>(rsp: &mut Rsp<L>, pc: u64) -> Result<Option<u64>, String> {
     for _ in 0..10 {
         rsp.send("s")?;
         rsp.recv(ANSWER_TIMEOUT)?;
@@ -494,7 +650,7 @@ fn step_past(m: &BridgeMachine, pc: u64) -> Result<(), String> {
             .filter(|b| b.len() >= G_PC + 8)
             .map(|b| u64::from_le_bytes(b[G_PC..G_PC + 8].try_into().unwrap()));
         if now != Some(pc) {
-            return Ok(());
+            return Ok(now);
         }
     }
     Err(format!(
@@ -518,6 +674,24 @@ fn on_rtas(
         .read_mem(LINEAR_MAP | args_pa, &mut raw)?;
     // A call papr-scm does not answer, or one it cannot read, is QEMU's.
     let token = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    if token == r.reboot && !r.observe {
+        // The guest reboots (Linux `rtas_restart`): the VMM resets the
+        // machine, papr-scm's state with it (QEMU: `spapr_machine_reset`);
+        // QEMU then runs the call and resets the rest.
+        let mut gone = Vec::new();
+        m.reset(&mut r.events, |rel| gone.push(rel));
+        for rel in &gone {
+            forget(m, r, rel);
+        }
+        trace.push(Directive::Reset);
+        // The new boot's CAS, taken as made as at the first boot.
+        r.events.cas(true);
+        trace.push(Directive::Cas {
+            hotplug_events: true,
+        });
+        eprintln!("bridge: the guest reboots: machine reset");
+        return step_past(m, pc);
+    }
     let (Ok(mut a), Some(service)) = (RtasArgs::parse(&raw), r.tokens.service(token)) else {
         return step_past(m, pc);
     };
@@ -578,11 +752,7 @@ fn on_rtas(
     eprintln!("bridge: rtas {} {:x?} -> {:x?}", service.name(), args, rets);
     match effect {
         RtasEffect::Released(rel) => {
-            let slot = rel.device.spec().slot;
-            let _ = r.planner.unplug(rel.device.spec());
-            if let Some(f) = m.host().backing.borrow_mut().get_mut(slot as usize) {
-                *f = None;
-            }
+            let slot = forget(m, r, &rel);
             eprintln!("bridge: slot {slot} released by the guest: the device is gone");
             let drc = u64::from(rel.device.spec().drc.raw());
             eprintln!(
@@ -597,6 +767,16 @@ fn on_rtas(
         RtasEffect::None => {}
     }
     answer(m, &a, &mut raw, args_pa, lr)
+}
+
+/// A released device leaves the bridge's plan and backing files; its slot.
+fn forget(m: &BridgeMachine, r: &mut RtasState, rel: &Released<BridgeLabel>) -> u32 {
+    let slot = rel.device.spec().slot;
+    let _ = r.planner.unplug(rel.device.spec());
+    if let Some(f) = m.host().backing.borrow_mut().get_mut(slot as usize) {
+        *f = None;
+    }
+    slot
 }
 
 /// Writes the returns into the guest's `rtas_args` and returns to `lr`.

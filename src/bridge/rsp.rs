@@ -101,6 +101,13 @@ impl<S: Link> Rsp<S> {
         Err("gdb stub: packet refused three times".into())
     }
 
+    /// Sends the out-of-band interrupt (a bare 0x03): QEMU stops a running
+    /// VM as the monitor's `stop` does (`RUN_STATE_PAUSED`) and answers
+    /// with a stop reply.
+    pub fn interrupt(&mut self) -> Result<(), String> {
+        self.stream.write_all(&[0x03]).map_err(lost)
+    }
+
     /// The next byte, waiting no later than `deadline`.
     fn byte(&mut self, deadline: Instant) -> Result<u8, String> {
         if self.pos == self.len {

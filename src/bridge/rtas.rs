@@ -17,21 +17,26 @@ use crate::rtas_error_log::RtcTime;
 /// The `/rtas` tokens of the services papr-scm answers, from a device
 /// tree blob (QEMU `-machine dumpdtb=`: the tokens do not change at CAS).
 pub fn rtas_tokens(dtb: &[u8]) -> Result<RtasTokens, String> {
+    let mut tokens = RtasTokens::new();
+    for (service, name) in RtasService::ALL {
+        tokens.set(service, rtas_token(dtb, name)?);
+    }
+    Ok(tokens)
+}
+
+/// The token of the RTAS service `name` in a device tree blob's `/rtas`.
+pub fn rtas_token(dtb: &[u8], name: &str) -> Result<u32, String> {
     crate::fdt::check_blob(dtb).map_err(|e| format!("dtb: {e}"))?;
     let tree = ::fdt::Fdt::new(dtb).map_err(|e| format!("dtb: {e:?}"))?;
     let rtas = tree.find_node("/rtas").ok_or("dtb: no /rtas node")?;
-    let mut tokens = RtasTokens::new();
-    for (service, name) in RtasService::ALL {
-        let p = rtas
-            .property(name)
-            .ok_or_else(|| format!("dtb: /rtas has no {name}"))?;
-        let v: [u8; 4] = p
-            .value
-            .try_into()
-            .map_err(|_| format!("dtb: /rtas/{name} is not one cell"))?;
-        tokens.set(service, u32::from_be_bytes(v));
-    }
-    Ok(tokens)
+    let p = rtas
+        .property(name)
+        .ok_or_else(|| format!("dtb: /rtas has no {name}"))?;
+    let v: [u8; 4] = p
+        .value
+        .try_into()
+        .map_err(|_| format!("dtb: /rtas/{name} is not one cell"))?;
+    Ok(u32::from_be_bytes(v))
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

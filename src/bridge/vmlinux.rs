@@ -34,6 +34,49 @@ pub fn find_symbol(elf: &[u8], name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("vmlinux: no {name}"))
 }
 
+/// `mtdec rS` (`mtspr 22, rS`: opcode 31, xo 467, the SPR number's halves
+/// swapped) with any rS.
+const MTDEC_MASK: u32 = 0xFC1F_FFFF;
+const MTDEC: u32 = 0x7C16_03A6;
+
+/// The address of an `mtdec rS` instruction in the kernel's decrementer
+/// code and its rS: the bridge executes it once to re-arm a decrementer
+/// QEMU lost in migration. Searched in Linux's `set_dec` callers, where one
+/// always is.
+pub fn find_mtdec(elf: &[u8]) -> Result<(u64, u32), String> {
+    let file = object::File::parse(elf).map_err(|e| format!("vmlinux: {e}"))?;
+    for name in [
+        "set_dec_or_work",
+        "decrementer_set_next_event",
+        "timer_interrupt",
+    ] {
+        let Some(sym) = file
+            .symbols()
+            .find(|s| s.kind() == SymbolKind::Text && s.name() == Ok(name))
+        else {
+            continue;
+        };
+        let Some(code) = sym.section_index().and_then(|i| {
+            file.section_by_index(i)
+                .and_then(|s| s.data_range(sym.address(), sym.size().min(MAX_FUNCTION)))
+                .ok()
+                .flatten()
+        }) else {
+            continue;
+        };
+        for (k, w) in code.chunks_exact(4).enumerate() {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            if w & MTDEC_MASK == MTDEC {
+                return Ok((sym.address() + 4 * k as u64, (w >> 21) & 31));
+            }
+        }
+    }
+    Err(
+        "vmlinux: no mtdec in set_dec_or_work, decrementer_set_next_event or timer_interrupt"
+            .into(),
+    )
+}
+
 /// The call sites `(pc, wrapper, function)` of `plpar_hcall` and
 /// `plpar_hcall_norets` inside the functions that follow the `papr_scm.c`
 /// STT_FILE symbol, from a little-endian ELF64 vmlinux.
@@ -117,11 +160,13 @@ mod tests {
             bl(0x1004, 0x2008),
             bl(0x1008, 0x2100),
             bl(0x100c, 0x0f00),
+            0x7D36_03A6, // mtdec r9
         ] {
             text.extend_from_slice(&u32::to_le_bytes(w));
         }
         let strtab =
-            b"\0papr_scm.c\0drc_pmem_bind\0other.c\0plpar_hcall\0plpar_hcall_norets\0".to_vec();
+            b"\0papr_scm.c\0drc_pmem_bind\0other.c\0set_dec_or_work\0plpar_hcall\0plpar_hcall_norets\0"
+                .to_vec();
         let at = |n: &str| {
             strtab
                 .windows(n.len())
@@ -141,6 +186,7 @@ mod tests {
         symtab.extend(sym(at("papr_scm.c"), 4, 0xfff1, 0, 0));
         symtab.extend(sym(at("drc_pmem_bind"), 2, 1, 0x1000, 16));
         symtab.extend(sym(at("other.c"), 4, 0xfff1, 0, 0));
+        symtab.extend(sym(at("set_dec_or_work"), 2, 1, 0x1010, 4));
         symtab.extend(sym(at("plpar_hcall"), 0x12, 1, 0x2000, 8));
         symtab.extend(sym(at("plpar_hcall_norets"), 0x12, 1, 0x2100, 8));
         let (text_off, sym_off) = (64u64, 64 + text.len() as u64);
@@ -210,16 +256,31 @@ mod tests {
     /// from the file (a crafted 152-byte file panicked); every truncation
     /// and every corrupted header byte of a valid file is an error now.
     #[test]
+    fn test_find_mtdec() {
+        assert_eq!(find_mtdec(&tiny_elf()), Ok((0x1010, 9)));
+        // Without the decrementer functions there is nothing to run.
+        let mut elf = tiny_elf();
+        let at = elf
+            .windows(15)
+            .position(|w| w == b"set_dec_or_work")
+            .unwrap();
+        elf[at] = b'X';
+        assert!(find_mtdec(&elf).unwrap_err().contains("no mtdec"));
+    }
+
+    #[test]
     fn test_truncated_and_corrupted_files_are_errors() {
         let good = tiny_elf();
         for n in 0..good.len() {
             let _ = find_sites(&good[..n]);
+            let _ = find_mtdec(&good[..n]);
         }
         for i in 0..good.len() {
             for v in [0u8, 0x7f, 0xff] {
                 let mut b = good.clone();
                 b[i] = v;
                 let _ = find_sites(&b);
+                let _ = find_mtdec(&b);
             }
         }
         // The string table placed past the end of the file: the old reader
@@ -230,7 +291,7 @@ mod tests {
         assert!(find_sites(&b).is_err());
         // A function whose size runs past its section.
         let mut b = good.clone();
-        let size_at = 64 + 16 + 24 * 2 + 16; // drc_pmem_bind's st_size
+        let size_at = 64 + 20 + 24 * 2 + 16; // drc_pmem_bind's st_size
         b[size_at..size_at + 8].copy_from_slice(&0x1000u64.to_le_bytes());
         assert!(find_sites(&b).unwrap_err().contains("outside its section"));
     }

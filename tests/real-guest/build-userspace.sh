@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fsdax guest's userspace, once into CACHE/userspace (outside the repo):
-# ndctl, mkfs.xfs and mke2fs with their shared libraries from Debian's
+# ndctl, mkfs.xfs, mke2fs and kexec with their shared libraries from Debian's
 # ppc64el packages (apt-get download, never committed), and mapsync, built
 # static with the cross compiler.
 # Usage: build-userspace.sh CACHE    (exit 77 when a download fails)
@@ -14,7 +14,7 @@ cd "$C"
 # The closure of ndctl, mkfs.xfs and mke2fs in bookworm (fsdax-journey.md §3).
 pkgs=(ndctl libndctl6 libdaxctl1 libkmod2 libudev1 libuuid1 libjson-c5 libkeyutils1
       libiniparser1 libssl3 liblzma5 libzstd1 xfsprogs libinih1 liburcu8 libblkid1 libc6
-      e2fsprogs libext2fs2 libcom-err2 libss2 libgcc-s1)
+      e2fsprogs libext2fs2 libcom-err2 libss2 libgcc-s1 kexec-tools)
 A=(-o APT::Architecture=ppc64el -o APT::Architectures=ppc64el -o "Dir::State::Lists=$C/apt/lists"
    -o "Dir::Cache=$C/apt/cache" -o Dir::State::status=/dev/null)
 apt-get "${A[@]}" update >/dev/null 2>&1 || true
@@ -23,7 +23,7 @@ if ! (cd debs && apt-get "${A[@]}" download "${pkgs[@]}" >/dev/null 2>&1); then
 fi
 for d in debs/*.deb; do dpkg-deb -x "$d" x; done
 mkdir -p root/sbin root/lib/powerpc64le-linux-gnu root/lib64
-for b in usr/bin/ndctl sbin/mkfs.xfs usr/sbin/mkfs.xfs sbin/mke2fs usr/sbin/mke2fs; do
+for b in usr/bin/ndctl sbin/mkfs.xfs usr/sbin/mkfs.xfs sbin/mke2fs usr/sbin/mke2fs sbin/kexec usr/sbin/kexec; do
   [ -e "x/$b" ] && cp -L "x/$b" root/sbin/
 done
 for l in x/lib/powerpc64le-linux-gnu x/usr/lib/powerpc64le-linux-gnu; do
@@ -31,7 +31,7 @@ for l in x/lib/powerpc64le-linux-gnu x/usr/lib/powerpc64le-linux-gnu; do
 done
 ln -sf /lib/powerpc64le-linux-gnu/ld64.so.2 root/lib64/ld64.so.2
 powerpc64le-linux-gnu-gcc -static -O2 -o root/sbin/mapsync "$HERE/mapsync.c"
-for b in ndctl mkfs.xfs mke2fs mapsync; do
+for b in ndctl mkfs.xfs mke2fs mapsync kexec; do
   [ -x "root/sbin/$b" ] || { echo "build-userspace: no $b"; exit 1; }
 done
 rm -rf x debs apt

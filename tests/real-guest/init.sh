@@ -2,7 +2,8 @@
 # The guest's /init for tests/real-guest (after ../shared/guest-kit/init.sh).
 # Kernel command-line switches: MKNS=1 creates a namespace and flushes,
 # UNBIND=1 unbinds and rebinds papr_scm, REBOOT=1 creates a namespace and
-# reboots once without unbinding. HOTPLUG=1 waits for a second NVDIMM plugged
+# reboots once without unbinding, KEXEC=1 does the same with kexec instead of
+# a reboot, MIGRATE=1 flushes across a live migration. HOTPLUG=1 waits for a second NVDIMM plugged
 # at run time (drc 0x90000001) and creates a namespace on it; UNPLUG=1 then
 # waits for it to be unplugged and plugged again. Each wait is announced with
 # a "=== READY <what>" line for the host to act on.
@@ -83,6 +84,20 @@ if [ -n "$REBOOT" ]; then
     echo "=== first boot: rebooting without unbinding"
     reboot -f
     sleep 10
+  fi
+fi
+if [ -n "$KEXEC" ]; then
+  # As REBOOT, but the second kernel starts by kexec_file_load: no reset,
+  # so the first kernel's binding is still there for it to find.
+  if [ -b /dev/pmem0 ]; then
+    echo "=== second kernel: /dev/pmem0 found from the labels"
+  else
+    MKNS=1 mkns
+    echo "=== first kernel: kexec without unbinding"
+    kexec -s -l /boot/vmlinux --initrd=/boot/initrd --command-line="$(cat /proc/cmdline)"
+    echo "kexec load rc=$?"
+    kexec -e
+    echo "=== kexec -e returned rc=$?"
   fi
 fi
 # wait_for CMD...: up to 200 s for the command to succeed.
@@ -194,6 +209,37 @@ if [ -n "$HOTPLUG" ]; then
     wait_for drc1 && echo "=== drc 0x90000001 probed again"
     dmesg | grep -E 'bound drc|pseries-pmem|dlpar' | tail -5
   fi
+fi
+if [ -n "$MIGRATE" ]; then
+  # A flush held across a live migration (run.sh migrate): a namespace on
+  # half the region (its labels), then an fsync whose H_SCM_FLUSH is pending
+  # when the host pauses and moves the guest. On the destination the flush
+  # completes under its old token; papr_scm is unbound and bound again, so
+  # the namespace must come back from the labels (H_SCM_READ_METADATA);
+  # then a second namespace is labelled and flushed.
+  R=$(ls -d /sys/bus/nd/devices/region* | head -1)
+  NS=$(cat $R/namespace_seed)
+  echo 3c4d5e6f-7a8b-4c9d-8e0f-2a3b4c5d6e7f > /sys/bus/nd/devices/$NS/uuid
+  echo $((128 << 20)) > /sys/bus/nd/devices/$NS/size; echo "set size rc=$?"
+  echo $NS > /sys/bus/nd/drivers/nd_pmem/bind
+  wait_for [ -b /dev/pmem0 ] && echo "=== migrate: /dev/pmem0 on $NS"
+  echo "=== migrate: fsync, the flush the migration holds"
+  dd if=/dev/zero of=/dev/pmem0 bs=512 count=0 conv=fsync 2>&1; echo "=== migrate: first flush rc=$?"
+  for d in /sys/bus/platform/drivers/papr_scm/*; do [ -L "$d" ] && DEV=${d##*/}; done
+  echo "$DEV" > /sys/bus/platform/drivers/papr_scm/unbind; echo "unbind rc=$?"
+  echo "$DEV" > /sys/bus/platform/drivers/papr_scm/bind; echo "bind rc=$?"
+  ns_back() { [ "$(cat /sys/bus/nd/devices/namespace*.0/uuid 2>/dev/null)" = 3c4d5e6f-7a8b-4c9d-8e0f-2a3b4c5d6e7f ] && [ -b /dev/pmem0 ]; }
+  wait_for ns_back && echo "=== migrate: the first namespace is back from its labels"
+  R=$(ls -d /sys/bus/nd/devices/region* | head -1)
+  NS2=$(cat $R/namespace_seed)
+  echo 4d5e6f7a-8b9c-4d0e-9f1a-3b4c5d6e7f80 > /sys/bus/nd/devices/$NS2/uuid
+  cat $R/available_size > /sys/bus/nd/devices/$NS2/size; echo "set size rc=$?"
+  echo $NS2 > /sys/bus/nd/drivers/nd_pmem/bind
+  # A second namespace's disk is pmem<region>.<n>.
+  wait_for [ -d /sys/bus/nd/devices/$NS2/block ]
+  B2=/dev/$(ls /sys/bus/nd/devices/$NS2/block)
+  wait_for [ -b $B2 ] && echo "=== migrate: second namespace $NS2 on $B2"
+  dd if=/dev/zero of=$B2 bs=512 count=0 conv=fsync 2>&1; echo "=== migrate: second flush rc=$?"
 fi
 echo "=== dmesg tail"; dmesg | tail -40
 echo "=== GUEST DONE"

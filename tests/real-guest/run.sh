@@ -8,15 +8,15 @@
 #   (all of them, or the ones named) and saves OUTDIR/<name>.console and
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
-#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
-#   fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared
+#   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset kexec hotplug unplug
+#   persist fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared migrate
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: run.sh OUTDIR [SCENARIO...]}
 shift
-SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset hotplug unplug persist
-           fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared)
+SCENARIOS=(papr-mkns qemu-mkns numa2 health rebind reset kexec hotplug unplug persist
+           fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared migrate)
 for s in "$@"; do
   case " ${SCENARIOS[*]} " in *" $s "*) ;; *) echo "run.sh: no scenario '$s' (there are: ${SCENARIOS[*]})"; exit 2 ;; esac
 done
@@ -47,16 +47,25 @@ rm -rf "$OUT/initramfs" && mkdir -p "$OUT/initramfs"/{bin,proc,sys,dev,tmp}
 cp "$CACHE/bb/bin/busybox" "$OUT/initramfs/bin/busybox"
 cp "$HERE/init.sh" "$OUT/initramfs/init" && chmod +x "$OUT/initramfs/init"
 (cd "$OUT/initramfs" && find . | cpio -o -H newc 2>/dev/null | gzip -9 > "$OUT/initramfs.cpio.gz")
-# The fsdax scenarios' initramfs adds ndctl, mkfs.xfs, mke2fs and mapsync.
+# The fsdax, kexec and migrate scenarios' initramfs adds ndctl, mkfs.xfs,
+# mke2fs, kexec and mapsync; kexec's adds the kernel and the first
+# initramfs, for the second kernel.
 FSDAX_OK=
-if want fsdax-xfs || want fsdax-ext4 || want fsdax-flush || want fsdax-qemu || want fsdax-shared; then
+if want fsdax-xfs || want fsdax-ext4 || want fsdax-flush || want fsdax-qemu || want fsdax-shared \
+   || want kexec || want migrate; then
   if "$HERE/build-userspace.sh" "$CACHE" > "$OUT/userspace.log" 2>&1; then
     rm -rf "$OUT/initramfs-fsdax" && cp -a "$OUT/initramfs" "$OUT/initramfs-fsdax"
     cp -a "$CACHE/userspace/root/." "$OUT/initramfs-fsdax/"
     (cd "$OUT/initramfs-fsdax" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$OUT/initramfs-fsdax.cpio.gz")
+    if want kexec; then
+      mkdir -p "$OUT/initramfs-fsdax/boot"
+      cp "$CACHE/vmlinux" "$OUT/initramfs-fsdax/boot/vmlinux"
+      cp "$OUT/initramfs.cpio.gz" "$OUT/initramfs-fsdax/boot/initrd"
+      (cd "$OUT/initramfs-fsdax" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$OUT/initramfs-kexec.cpio.gz")
+    fi
     FSDAX_OK=1
   else
-    echo "SKIP fsdax scenarios: the guest userspace did not build (see $OUT/userspace.log)"
+    echo "SKIP fsdax, kexec and migrate scenarios: the guest userspace did not build (see $OUT/userspace.log)"
   fi
 fi
 
@@ -97,7 +106,8 @@ boot() {
   [ -n "${WORKDIR:-}" ] || rm -rf "$work"
   mkdir -p "$work"
   local rtas=()
-  if grep -q '^plug ' "$cfg"; then
+  # RTAS=1: trap RTAS without plug lines (the reset scenario's reboot).
+  if grep -q '^plug ' "$cfg" || [ -n "${RTAS:-}" ]; then
     mapfile -t dargs < <(python3 "$REPO/fdt/cfg2qemu.py" "$cfg" "$work" "dumpdtb=$work/boot.dtb")
     timeout 60 qemu-system-ppc64 "${dargs[@]}" -nographic -nodefaults >"$OUT/$name.dumpdtb.log" 2>&1
     rtas=(--dtb "$work/boot.dtb")
@@ -229,20 +239,38 @@ if want rebind; then
   fi
 fi
 
-# 6. a guest reset without unbinding (reboot -f), papr profile: the kexec path
+# 6. a guest reboot without unbinding (reboot -f), papr profile: the bridge
+# traps the guest's system-reboot RTAS call and resets the machine
+# (Machine::reset), so the second boot binds afresh
 if want reset; then
   c=$(cfg reset papr "$SPAPR")
-  boot reset "$c" REBOOT=1
+  RTAS=1 boot reset "$c" REBOOT=1
   T=$OUT/reset.trace
-  if grep -A2 'call H_SCM_BIND_MEM .* -> H_OVERLAP' "$T" | grep -c 'H_SCM_QUERY_BLOCK_MEM_BINDING' | grep -q 2; then
-    pass reset "the second probe gets H_OVERLAP and queries blocks 0 and n-1"
-  else
-    fail reset "no H_OVERLAP + two QUERY_BLOCK_MEM_BINDING in reset.trace"
-  fi
-  [ "$(grep -c 'H_SCM_UNBIND_ALL' "$T")" = 0 ] && pass reset "the binding is reused (no UNBIND_ALL)" || fail reset "UNBIND_ALL issued"
+  expect reset "$OUT/reset.bridge.log" "the guest reboots: machine reset" "the guest's system-reboot resets the machine"
+  n=$(grep -c 'call H_SCM_BIND_MEM 0x90000000 0x0 0x4 -1 0x0 -> H_SUCCESS' "$T")
+  [ "$n" = 2 ] && pass reset "both boots bind at once" || fail reset "$n successful whole-device binds in reset.trace, not 2"
+  reject reset "$T" "H_OVERLAP" "the second boot meets no old binding"
   [ "$(grep -c 'bound drc 0x90000000 to 0x80000000' "$OUT/reset.console")" = 2 ] \
     && pass reset "bound at 0x80000000 on both boots" || fail reset "not bound twice at 0x80000000"
   expect reset "$OUT/reset.console" "second boot: /dev/pmem0 found from the labels" "the namespace survives the reset"
+fi
+
+# 6b. the same with kexec in the guest (kexec-tools, kexec_file_load): no
+# reset, so the second kernel's probe meets the first one's binding
+if want kexec && [ -n "$FSDAX_OK" ]; then
+  c=$(cfg kexec papr "$SPAPR")
+  INITRD=$OUT/initramfs-kexec.cpio.gz boot kexec "$c" KEXEC=1
+  T=$OUT/kexec.trace C=$OUT/kexec.console
+  expect kexec "$C" "first kernel: kexec without unbinding" "the first kernel kexecs"
+  if grep -A2 'call H_SCM_BIND_MEM .* -> H_OVERLAP' "$T" | grep -c 'H_SCM_QUERY_BLOCK_MEM_BINDING' | grep -q 2; then
+    pass kexec "the second kernel's probe gets H_OVERLAP and queries blocks 0 and n-1"
+  else
+    fail kexec "no H_OVERLAP + two QUERY_BLOCK_MEM_BINDING in kexec.trace"
+  fi
+  [ "$(grep -c 'H_SCM_UNBIND_ALL' "$T")" = 0 ] && pass kexec "the binding is reused (no UNBIND_ALL)" || fail kexec "UNBIND_ALL issued"
+  [ "$(grep -c 'bound drc 0x90000000 to 0x80000000' "$C")" = 2 ] \
+    && pass kexec "bound at 0x80000000 by both kernels" || fail kexec "not bound twice at 0x80000000"
+  expect kexec "$C" "second kernel: /dev/pmem0 found from the labels" "the second kernel finds the namespace"
 fi
 
 # 7. a second NVDIMM plugged at run time (QEMU's device_add maps it and
@@ -464,6 +492,96 @@ PY
     [ "$n" -gt 0 ] && pass fsdax-flush "fsync goes through H_SCM_FLUSH ($n flushes, each completed)" \
       || fail fsdax-flush "no H_SCM_FLUSH in fsdax-flush.trace"
   fi
+fi
+
+# 16. a live migration with a flush pending: QEMU A and its bridge run the
+# guest until its first H_SCM_FLUSH is left pending; the bridge pauses the
+# guest and writes papr-scm's snapshot; A migrates to a file; QEMU B starts
+# from it (-incoming), a new bridge restores the snapshot (after one with a
+# mismatching configuration was refused) and serves the rest of the boot.
+hmp1() { # SOCKET COMMAND: one monitor command, its reply on stdout
+  printf '%s\n' "$2" > "$OUT/hmp1.cmd"; python3 "$HERE/hmp.py" "$1" "$OUT/hmp1.cmd"
+}
+# wait_hmp SOCKET COMMAND PATTERN SECONDS: until the reply matches (the
+# replies are in OUT/hmp-wait.log).
+wait_hmp() {
+  local t=0
+  until hmp1 "$1" "$2" > "$OUT/hmp-last.log" 2>&1 && grep -q -- "$3" "$OUT/hmp-last.log"; do
+    { echo "$t s:"; cat "$OUT/hmp-last.log"; } >> "$OUT/hmp-wait.log"
+    sleep 1; t=$((t + 1)); [ $t -gt "$4" ] && return 1
+  done
+  return 0
+}
+if want migrate && [ -n "$FSDAX_OK" ]; then
+  c=$(cfg migrate papr "nvdimm size=512M+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e type=spapr-nvdimm")
+  w=$OUT/migrate.work; rm -rf "$w"; mkdir -p "$w"
+  mapfile -t qargs < <(python3 "$REPO/fdt/cfg2qemu.py" "$c" "$w")
+  qargs+=(-kernel "$CACHE/vmlinux" -initrd "$OUT/initramfs-fsdax.cpio.gz"
+          -append "console=hvc0 dyndbg=\"file papr_scm.c +p\" MIGRATE=1" -display none -nodefaults -serial chardev:con)
+  bridge=("$BIN" qemu-bridge --vmlinux "$CACHE/vmlinux" --config "$c" --timeout 280 --backing "$w/nv0.img")
+  start=$SECONDS
+  port=$((port + 1))
+  timeout 400 qemu-system-ppc64 "${qargs[@]}" -chardev "file,id=con,path=$OUT/migrate-src.console" \
+    -monitor "unix:$w/mon-a.sock,server=on,wait=off" -gdb "tcp:127.0.0.1:$port" -S >"$OUT/migrate-src.qemu.log" 2>&1 &
+  qa=$!
+  "${bridge[@]}" --gdb "127.0.0.1:$port" --trace "$OUT/migrate-src.trace" --snapshot-out "$w/scm.snap" \
+    2>"$OUT/migrate-src.bridge.log"
+  rc=$?
+  if [ "$rc" = 0 ] && [ -s "$w/scm.snap" ]; then
+    pass migrate "the source bridge paused the guest with a flush pending and wrote its snapshot ($(stat -c %s "$w/scm.snap") bytes)"
+    hmp1 "$w/mon-a.sock" "info status" | grep -q "paused" \
+      && pass migrate "QEMU A reports the guest paused" || fail migrate "QEMU A's guest is not paused"
+    hmp1 "$w/mon-a.sock" "migrate \"exec:cat > $w/vm.mig\"" > "$OUT/migrate-src.hmp.log"
+    if wait_hmp "$w/mon-a.sock" "info migrate" "Migration status: completed" 120; then
+      pass migrate "QEMU A migrated to a file ($(( $(stat -c %s "$w/vm.mig") >> 20 )) MiB)"
+    else
+      fail migrate "QEMU A's migration did not complete"; hmp1 "$w/mon-a.sock" "info migrate" >> "$OUT/migrate-src.hmp.log"
+    fi
+  else
+    fail migrate "the source bridge did not stop for the migration: $(tail -1 "$OUT/migrate-src.bridge.log")"
+  fi
+  hmp1 "$w/mon-a.sock" quit >/dev/null 2>&1
+  wait "$qa"
+  if [ -s "$w/vm.mig" ]; then
+    port=$((port + 1))
+    timeout 300 qemu-system-ppc64 "${qargs[@]}" -chardev "file,id=con,path=$OUT/migrate-dst.console" \
+      -monitor "unix:$w/mon-b.sock,server=on,wait=off" -gdb "tcp:127.0.0.1:$port" -S \
+      -incoming "exec:cat $w/vm.mig" >"$OUT/migrate-dst.qemu.log" 2>&1 &
+    qb=$!
+    # The bridge attaches once the incoming state is loaded.
+    wait_hmp "$w/mon-b.sock" "info status" "status: paused$" 60 \
+      && pass migrate "QEMU B loaded the migration, the guest paused" || fail migrate "QEMU B did not load the migration"
+    # A destination whose device needs no flush hcalls refuses the snapshot
+    # (QEMU: EINVAL both ways) before touching the guest.
+    wc=$(cfg migrate-wrong papr "nvdimm size=512M+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e")
+    "$BIN" qemu-bridge --gdb "127.0.0.1:$port" --vmlinux "$CACHE/vmlinux" --config "$wc" \
+      --snapshot-in "$w/scm.snap" 2>"$OUT/migrate-wrong.bridge.log"
+    rc=$?
+    if [ "$rc" != 0 ] && grep -q "does not fit.*flush-required is true in the snapshot, false here" "$OUT/migrate-wrong.bridge.log"; then
+      pass migrate "a mismatching destination refuses the snapshot: $(sed 's/.*: restore: //' "$OUT/migrate-wrong.bridge.log")"
+    else
+      fail migrate "the mismatching destination did not refuse the snapshot (rc $rc, see migrate-wrong.bridge.log)"
+    fi
+    "${bridge[@]}" --gdb "127.0.0.1:$port" --trace "$OUT/migrate-dst.trace" --snapshot-in "$w/scm.snap" \
+      2>"$OUT/migrate-dst.bridge.log" || fail migrate "the destination bridge failed: $(tail -1 "$OUT/migrate-dst.bridge.log")"
+    wait "$qb"
+  fi
+  echo "---- migrate: $((SECONDS - start)) s"
+  S=$OUT/migrate-src.console D=$OUT/migrate-dst.console
+  expect migrate "$S" "migrate: /dev/pmem0" "the source guest labels a namespace"
+  reject migrate "$S" "first flush rc" "the source guest is moved with its flush pending"
+  tok=$(grep -o 'call H_SCM_FLUSH 0x90000000 0x0 -> H_LONG_BUSY_ORDER_10_MSEC r4=0x[0-9a-f]*' "$OUT/migrate-src.trace" | tail -1 | sed 's/.*r4=//')
+  if [ -n "$tok" ] && grep -q "call H_SCM_FLUSH 0x90000000 $tok -> H_SUCCESS" "$OUT/migrate-dst.trace"; then
+    pass migrate "the flush started on A completes on B under its token $tok"
+  else
+    fail migrate "no completion of A's flush token '$tok' in migrate-dst.trace"
+  fi
+  expect migrate "$D" "migrate: first flush rc=0" "the guest's fsync returns on B"
+  expect migrate "$D" "the first namespace is back from its labels" "labels written on A read back on B (papr_scm rebound)"
+  expect migrate "$D" "migrate: second namespace" "a new namespace is labelled on B"
+  expect migrate "$D" "migrate: second flush rc=0" "a second flush succeeds on B"
+  expect migrate "$D" "GUEST DONE" "the guest ends on B"
+  rm -rf "$w"
 fi
 
 # Each bridged trace replays against papr-scm itself (a reference boot's
