@@ -173,6 +173,73 @@ fn test_round_trip_with_an_unplug_pending() {
     );
 }
 
+/// A device hot-plugged into slot 2 (the Planner's placement, as the VMM
+/// would plan it on both sides), its add event not yet collected.
+fn plug_third(m: &M, q: &mut EventQueue) {
+    use papr_scm::config::Planner;
+    use papr_scm::device::Device;
+    let uuid = parse_uuid("11111111-2222-4333-8444-555555555555").unwrap();
+    let mut p = Planner::new(MachineConfig::new(2 << 30, 8 << 30, 4)).unwrap();
+    for size in [(1 << 30) + (128 << 10), (256 << 20) + (128 << 10)] {
+        p.plug(&NvdimmConfig::new(size, 128 << 10, uuid)).unwrap();
+    }
+    let spec = p
+        .plug(&NvdimmConfig::new(
+            (256 << 20) + (128 << 10),
+            128 << 10,
+            uuid,
+        ))
+        .unwrap();
+    assert_eq!(spec.slot, 2);
+    let dev = Device::new(spec, VecLabelStore::new(128 << 10));
+    m.plug(dev, q).unwrap();
+}
+
+#[test]
+fn test_round_trip_after_hot_plug() {
+    let src = machine(Profile::Papr, false);
+    let mut q = EventQueue::new();
+    q.cas(true);
+    plug_third(&src, &mut q);
+    assert_eq!(q.len(), 1);
+    let snap = round_trip(&src, &q);
+    assert_eq!(snap.devices.len(), 3);
+    // A destination without the plugged device refuses the snapshot.
+    let bare = machine(Profile::Papr, false);
+    assert_eq!(
+        bare.restore(&snap, &mut EventQueue::new()).unwrap_err(),
+        RestoreError::Plugged {
+            slot: 2,
+            in_snapshot: true
+        }
+    );
+    // With it, the queued add event travels (check-exception finds it; this
+    // host has no RAM to deliver it into) and the guest on the destination
+    // acquires the connector as it would have on the source.
+    let dst = machine(Profile::Papr, false);
+    let mut scratch = EventQueue::new();
+    plug_third(&dst, &mut scratch);
+    let mut dq = EventQueue::new();
+    dst.restore(&snap, &mut dq).unwrap();
+    assert_eq!(dq, q);
+    let mut rets = [0u32];
+    assert!(dst
+        .rtas(
+            RtasService::CheckException,
+            &[0, 0, 0x1000_0000, 0, 0, 2048],
+            &mut rets,
+            &mut dq
+        )
+        .is_some());
+    for args in [[9003, 0x9000_0002, 1], [9001, 0x9000_0002, 1]] {
+        dst.rtas(RtasService::SetIndicator, &args, &mut rets, &mut dq)
+            .unwrap();
+        assert_eq!(rets, [0]);
+    }
+    let c = dst.with_device(2, |d| *d.connector()).unwrap();
+    assert_eq!(c.drc_state(), DrcState::Unisolate);
+}
+
 #[test]
 fn test_restore_refuses_a_mismatching_machine() {
     let snap = machine(Profile::Papr, true).state(&EventQueue::new());
