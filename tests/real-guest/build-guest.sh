@@ -7,6 +7,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 C=${1:?usage: build-guest.sh CACHE}
 mkdir -p "$C" && cd "$C"
+# One build at a time: CI starts one in the background early, and run.sh's
+# own call then waits for it and finds the result.
+exec 9>"$C/.build.lock"
+flock 9
 # The cached kernel matches the configuration fragment and the TCG patch.
 frag_sum=$(cat "$HERE/kernel-config.fragment" "$HERE/tcg-pmem.patch" | sha256sum | cut -c1-16)
 if [ -f vmlinux ] && [ "$(cat vmlinux.stamp 2>/dev/null)" = "$frag_sum" ] && [ -f bb/bin/busybox ]; then

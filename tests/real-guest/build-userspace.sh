@@ -7,6 +7,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 C=${1:?usage: build-userspace.sh CACHE}/userspace
+mkdir -p "$1"
+exec 9>"$1/.userspace.lock"
+flock 9
 stamp=$(cat "$HERE/build-userspace.sh" "$HERE/mapsync.c" | sha256sum | cut -c1-16)
 if [ "$(cat "$C/stamp" 2>/dev/null)" = "$stamp" ]; then exit 0; fi
 rm -rf "$C" && mkdir -p "$C"/{apt/lists/partial,apt/cache/archives/partial,debs,x,root}

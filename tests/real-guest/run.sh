@@ -8,6 +8,7 @@
 #   (all of them, or the ones named) and saves OUTDIR/<name>.console and
 #   OUTDIR/<name>.trace (a replayable transcript). Exits non-zero if any
 #   assertion fails; exit 77 if the packages cannot be installed (CI prints SKIP).
+#   LANES=N runs the scenarios in N processes at once (CI: 2).
 #   Scenarios: papr-mkns qemu-mkns numa2 health rebind reset kexec hotplug unplug
 #   persist fsdax-xfs fsdax-ext4 fsdax-flush fsdax-qemu fsdax-shared migrate
 set -uo pipefail
@@ -41,6 +42,52 @@ fi
 "$HERE/build-guest.sh" "$CACHE" || exit 77
 (cd "$REPO" && cargo build --release -q) || exit 1
 BIN=$REPO/target/release/papr-scm
+
+# LANES=N (CI: 2): the scenarios run in N processes at once, each
+# OUTDIR/laneK with its own QEMU and bridge (one TCG vCPU keeps one core
+# busy, the bridge hardly any), their files then moved up into OUTDIR.
+if [ "${LANES:-1}" -gt 1 ] && [ -z "${PAPR_SCM_LANE:-}" ]; then
+  todo=("${SELECTED[@]}")
+  [ ${#todo[@]} = 0 ] && todo=("${SCENARIOS[@]}")
+  # Seconds each took on 2 cores (a scenario of more boots costs more).
+  declare -A cost=([papr-mkns]=15 [qemu-mkns]=30 [numa2]=12 [health]=11 [rebind]=12 [reset]=25
+    [kexec]=20 [hotplug]=60 [unplug]=40 [persist]=45 [fsdax-xfs]=45 [fsdax-ext4]=45 [fsdax-flush]=25
+    [fsdax-qemu]=70 [fsdax-shared]=50 [migrate]=60)
+  mapfile -t todo < <(for s in "${todo[@]}"; do echo "${cost[$s]:-30} $s"; done | sort -rn | cut -d' ' -f2)
+  declare -a load lane
+  for ((k = 0; k < LANES; k++)); do load[k]=0; lane[k]=""; done
+  for s in "${todo[@]}"; do
+    best=0
+    for ((k = 1; k < LANES; k++)); do [ "${load[k]}" -lt "${load[best]}" ] && best=$k; done
+    lane[best]+=" $s"; load[best]=$((load[best] + ${cost[$s]:-30}))
+  done
+  pids=()
+  for ((k = 0; k < LANES; k++)); do
+    [ -n "${lane[k]}" ] || continue
+    echo "lane $k:${lane[k]} (~${load[k]} s)"
+    # shellcheck disable=SC2086
+    PAPR_SCM_LANE=$k bash "$HERE/run.sh" "$OUT/lane$k" ${lane[k]} > "$OUT/lane$k.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  passes=0 failures=0
+  for ((k = 0; k < LANES; k++)); do
+    [ -n "${lane[k]}" ] || continue
+    grep -E '^(ok|FAIL|SKIP|----)' "$OUT/lane$k.log"
+    lp= lf=
+    read -r lp lf < <(sed -n 's/^real-guest: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$OUT/lane$k.log")
+    if [ -z "$lp" ]; then
+      echo "FAIL [lane $k]: it ended early (see lane$k.log)"; failures=$((failures + 1))
+    else
+      passes=$((passes + lp)); failures=$((failures + lf))
+    fi
+    for f in "$OUT/lane$k"/*; do [ -e "$OUT/${f##*/}" ] || mv "$f" "$OUT/"; done
+  done
+  echo "real-guest: $passes passed, $failures failed"
+  [ "$failures" = 0 ]
+  exit
+fi
+
 
 # initramfs: busybox and our init
 rm -rf "$OUT/initramfs" && mkdir -p "$OUT/initramfs"/{bin,proc,sys,dev,tmp}
@@ -80,7 +127,8 @@ reject() { # name file pattern description
   if grep -q -- "$3" "$2"; then fail "$1" "$4 ('$3' found in ${2##*/})"; else pass "$1" "$4"; fi
 }
 
-port=$((20000 + $$ % 20000))
+# Lanes get disjoint port ranges.
+port=$((20000 + ${PAPR_SCM_LANE:-0} * 5000 + $$ % 4000))
 # drive CONSOLE SOCKET [MARKER HMPFILE]...: each time the guest prints
 # MARKER, sends HMPFILE's commands to QEMU's monitor.
 drive() {
@@ -462,10 +510,13 @@ PY
     (INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w CONSOLE_SOCK=1 boot fsdax-shared-a "$c" "FSDAX=xfs WAIT_CONSOLE=1") &
     a=$!
     port=$((port + 10))
+    # B starts once A is waiting and its labels are in the backing file.
     t=0
-    until grep -q "=== waiting for the host" "$OUT/fsdax-shared-a.console" 2>/dev/null; do
+    until grep -q "=== waiting for the host" "$OUT/fsdax-shared-a.console" 2>/dev/null \
+          && in_file "$w/nv0.img" "NAMESPACE_INDEX" $(( $(stat -c %s "$w/nv0.img") - 131072 )); do
       sleep 1; t=$((t + 1)); [ $t -gt 200 ] && break
     done
+    echo "---- fsdax-shared: B starts after $t s"
     INITRD=$OUT/initramfs-fsdax.cpio.gz WORKDIR=$w boot fsdax-shared-b "$c" "FSDAX=xfs"
     python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"done\n")' \
       "$w/fsdax-shared-a.con" 2>/dev/null
