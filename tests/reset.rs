@@ -5,6 +5,8 @@
 //! flush, no event and no device left half unplugged; a kexec (no reset)
 //! keeps the bindings for the second kernel to reuse.
 
+#![cfg(feature = "std")]
+
 use std::cell::RefCell;
 
 use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Planner, Profile};
