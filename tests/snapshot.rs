@@ -137,6 +137,26 @@ fn test_round_trip_after_health_injection() {
     );
 }
 
+/// The guest's side of a hotplug event on the destination: check-exception
+/// finds it (this host has no RAM to deliver it into), then two
+/// set-indicator calls (`[indicator, drc, state]`) that must succeed.
+fn answer_event(m: &M, q: &mut EventQueue, indicators: [[u32; 3]; 2]) {
+    let mut rets = [0u32];
+    assert!(m
+        .rtas(
+            RtasService::CheckException,
+            &[0, 0, 0x1000_0000, 0, 0, 2048],
+            &mut rets,
+            q
+        )
+        .is_some());
+    for args in indicators {
+        m.rtas(RtasService::SetIndicator, &args, &mut rets, q)
+            .unwrap();
+        assert_eq!(rets, [0]);
+    }
+}
+
 #[test]
 fn test_round_trip_with_an_unplug_pending() {
     let m = machine(Profile::Papr, false);
@@ -153,20 +173,11 @@ fn test_round_trip_with_an_unplug_pending() {
     let c = dst.with_device(1, |d| *d.connector()).unwrap();
     assert!(c.unplug_requested() && c.drc_state() == DrcState::Configured);
     // The guest collects the event and releases the DRC on the destination.
-    let mut rets = [0u32];
-    assert!(dst
-        .rtas(
-            RtasService::CheckException,
-            &[0, 0, 0x1000_0000, 0, 0, 2048],
-            &mut rets,
-            &mut dq
-        )
-        .is_some());
-    for args in [[9001, 0x9000_0001, 0], [9003, 0x9000_0001, 0]] {
-        dst.rtas(RtasService::SetIndicator, &args, &mut rets, &mut dq)
-            .unwrap();
-        assert_eq!(rets, [0]);
-    }
+    answer_event(
+        &dst,
+        &mut dq,
+        [[9001, 0x9000_0001, 0], [9003, 0x9000_0001, 0]],
+    );
     assert!(
         dst.with_device(1, |_| ()).is_none(),
         "released on the destination"
@@ -213,29 +224,19 @@ fn test_round_trip_after_hot_plug() {
             in_snapshot: true
         }
     );
-    // With it, the queued add event travels (check-exception finds it; this
-    // host has no RAM to deliver it into) and the guest on the destination
-    // acquires the connector as it would have on the source.
+    // With it, the queued add event travels and the guest on the
+    // destination acquires the connector as it would have on the source.
     let dst = machine(Profile::Papr, false);
     let mut scratch = EventQueue::new();
     plug_third(&dst, &mut scratch);
     let mut dq = EventQueue::new();
     dst.restore(&snap, &mut dq).unwrap();
     assert_eq!(dq, q);
-    let mut rets = [0u32];
-    assert!(dst
-        .rtas(
-            RtasService::CheckException,
-            &[0, 0, 0x1000_0000, 0, 0, 2048],
-            &mut rets,
-            &mut dq
-        )
-        .is_some());
-    for args in [[9003, 0x9000_0002, 1], [9001, 0x9000_0002, 1]] {
-        dst.rtas(RtasService::SetIndicator, &args, &mut rets, &mut dq)
-            .unwrap();
-        assert_eq!(rets, [0]);
-    }
+    answer_event(
+        &dst,
+        &mut dq,
+        [[9003, 0x9000_0002, 1], [9001, 0x9000_0002, 1]],
+    );
     let c = dst.with_device(2, |d| *d.connector()).unwrap();
     assert_eq!(c.drc_state(), DrcState::Unisolate);
 }

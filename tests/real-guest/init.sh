@@ -74,30 +74,26 @@ if [ -n "$UNBIND" ]; then
   sleep 1
   ls /sys/bus/nd/devices/
 fi
-if [ -n "$REBOOT" ]; then
+if [ -n "$REBOOT$KEXEC" ]; then
   # The second boot recognises itself by the namespace the first one wrote
-  # into the label area: libnvdimm brings /dev/pmem0 back by itself.
+  # into the label area: libnvdimm brings /dev/pmem0 back by itself. KEXEC
+  # starts the second kernel by kexec_file_load instead of a reboot: no
+  # reset, so the first kernel's binding is still there for it to find.
   if [ -b /dev/pmem0 ]; then
-    echo "=== second boot: /dev/pmem0 found from the labels"
+    echo "=== second ${KEXEC:+kernel}${REBOOT:+boot}: /dev/pmem0 found from the labels"
   else
     MKNS=1 mkns
-    echo "=== first boot: rebooting without unbinding"
-    reboot -f
-    sleep 10
-  fi
-fi
-if [ -n "$KEXEC" ]; then
-  # As REBOOT, but the second kernel starts by kexec_file_load: no reset,
-  # so the first kernel's binding is still there for it to find.
-  if [ -b /dev/pmem0 ]; then
-    echo "=== second kernel: /dev/pmem0 found from the labels"
-  else
-    MKNS=1 mkns
-    echo "=== first kernel: kexec without unbinding"
-    kexec -s -l /boot/vmlinux --initrd=/boot/initrd --command-line="$(cat /proc/cmdline)"
-    echo "kexec load rc=$?"
-    kexec -e
-    echo "=== kexec -e returned rc=$?"
+    if [ -n "$KEXEC" ]; then
+      echo "=== first kernel: kexec without unbinding"
+      kexec -s -l /boot/vmlinux --initrd=/boot/initrd --command-line="$(cat /proc/cmdline)"
+      echo "kexec load rc=$?"
+      kexec -e
+      echo "=== kexec -e returned rc=$?"
+    else
+      echo "=== first boot: rebooting without unbinding"
+      reboot -f
+      sleep 10
+    fi
   fi
 fi
 # wait_for CMD...: up to 200 s for the command to succeed.
