@@ -352,8 +352,17 @@ fn test_decode_errors_name_the_field() {
             ..
         })
     ));
+    let mut count = good.clone();
+    count[16] = 5; // device_count (u16 at 15), above the 4 slots
+    assert!(matches!(
+        MachineState::decode(&count),
+        Err(SnapshotError::OutOfRange {
+            field: "device_count",
+            value: 5
+        })
+    ));
     let mut hp = good.clone();
-    hp[15] = 2; // events.hotplug_source
+    hp[17] = 2; // events.hotplug_source
     assert!(matches!(
         MachineState::decode(&hp),
         Err(SnapshotError::OutOfRange {

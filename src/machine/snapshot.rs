@@ -20,11 +20,11 @@
 //! option is a presence byte then the value.
 //!
 //! ```text
-//! magic "PSCMSNAP" | version u16 = 1 | profile u8 (0 qemu, 1 papr)
-//! slot_count u32
+//! header: magic "PSCMSNAP" | version u16 = 1 | profile u8 (0 qemu, 1 papr) |
+//!         slot_count u32 | device_count u16
 //! events: hotplug_source bool | next_plid u32 | count u16 |
 //!         count × (action u8 | drc u32 | year u16 | month day hour minute second u8 | plid u32)
-//! devices: count u16 | count × device
+//! devices: device_count × device
 //! device: slot u32 | flush_required bool | blocks u64
 //!         runs u16 | runs × (start u64 | count u64)
 //!         bind_progress option(token u64 | start u64 | count u64 | done u64)
@@ -401,6 +401,7 @@ impl MachineState {
             Profile::Papr => 1,
         });
         w.u32(self.slot_count);
+        w.u16(self.devices.len() as u16);
         w.bool(self.hotplug_source);
         w.u32(self.next_plid);
         w.u16(self.events.len() as u16);
@@ -419,7 +420,6 @@ impl MachineState {
             }
             w.u32(e.plid);
         }
-        w.u16(self.devices.len() as u16);
         for d in &self.devices {
             let s = &d.state;
             w.u32(d.slot);
@@ -487,6 +487,10 @@ impl MachineState {
         if slot_count > crate::drc::MAX_SLOTS {
             return Err(out_of_range("slot_count", u64::from(slot_count)));
         }
+        let device_count = r.u16("device_count")?;
+        if u32::from(device_count) > slot_count {
+            return Err(out_of_range("device_count", u64::from(device_count)));
+        }
         let hotplug_source = r.bool("events.hotplug_source")?;
         let next_plid = r.u32("events.next_plid")?;
         let n = r.u16("events.count")?;
@@ -525,12 +529,8 @@ impl MachineState {
                 plid,
             });
         }
-        let n = r.u16("devices.count")?;
-        if u32::from(n) > slot_count {
-            return Err(out_of_range("devices.count", u64::from(n)));
-        }
-        let mut devices: Vec<SlotState> = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
+        let mut devices: Vec<SlotState> = Vec::with_capacity(usize::from(device_count));
+        for _ in 0..device_count {
             let slot = r.u32("device.slot")?;
             // Slot order, each once: the canonical form.
             if slot >= slot_count || devices.last().is_some_and(|p| p.slot >= slot) {
