@@ -1024,13 +1024,9 @@ mod tests {
     #[test]
     fn test_guest_memory_through_the_stub_is_bounded() {
         use rsp::ScriptedLink;
-        let answer = |body: &str| {
-            let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-            format!("+${body}#{sum:02x}")
-        };
         let host = GdbHost {
             rsp: RefCell::new(Rsp::new(ScriptedLink::new(
-                answer(&"ab".repeat(16)).as_bytes(),
+                reply(&"ab".repeat(16)).as_bytes(),
             ))),
             backing: RefCell::new(Vec::new()),
             clock: Default::default(),
@@ -1045,6 +1041,103 @@ mod tests {
         host.read_guest(0x1000, &mut buf).unwrap();
         assert_eq!(buf, [0xab; 16]);
         assert_eq!(host.touched.borrow().len(), 1);
+    }
+
+    /// A stub answer: the ack of the client's packet, then `body`.
+    fn reply(body: &str) -> String {
+        let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        format!("+${body}#{sum:02x}")
+    }
+
+    /// A `g` reply with `pc` and r3 set.
+    fn regs(pc: u64, r3: u64) -> String {
+        let mut g = vec![0u8; G_LR + 8];
+        g[24..32].copy_from_slice(&r3.to_le_bytes());
+        g[G_PC..G_PC + 8].copy_from_slice(&pc.to_le_bytes());
+        rsp::hex(&g)
+    }
+
+    /// The packet bodies the client sent, in order.
+    fn sent(link: &rsp::ScriptedLink) -> Vec<String> {
+        String::from_utf8_lossy(&link.output)
+            .split('$')
+            .skip(1)
+            .map(|p| p.split('#').next().unwrap_or("").to_string())
+            .collect()
+    }
+
+    /// The destination's decrementer fix: rS and the PC take the mtdec's
+    /// operands, one step runs it, and both come back; a step that lands
+    /// anywhere but after the mtdec is an error, with both back too.
+    #[test]
+    fn test_rearm_decrementer_restores_rs_and_the_pc() {
+        use rsp::{hex, ScriptedLink};
+        let (pc, at) = (0xc000_0000_0000_1000u64, 0xc000_0000_0001_7fb0u64);
+        let p = |n: u32, v: u64| format!("P{n:x}={}", hex(&v.to_le_bytes()));
+        for (landed, ok) in [(at + 4, true), (0x900, false)] {
+            let script = [
+                reply(&regs(pc, 0x55)),
+                reply("OK"),
+                reply("OK"),
+                reply("T05thread:01;"),
+                reply(&regs(landed, 0x1000)),
+                reply("OK"),
+                reply("OK"),
+            ]
+            .concat();
+            let mut rsp = Rsp::new(ScriptedLink::new(script.as_bytes()));
+            let r = rearm_decrementer(&mut rsp, (at, 3));
+            assert_eq!(r.is_ok(), ok, "{r:?}");
+            assert_eq!(
+                sent(rsp.link()),
+                [
+                    "g".to_string(),
+                    p(3, 0x1000),
+                    p(0x40, at),
+                    "s".to_string(),
+                    "g".to_string(),
+                    p(3, 0x55),
+                    p(0x40, pc)
+                ]
+            );
+        }
+    }
+
+    /// A destination's snapshot is checked against its configuration
+    /// before anything connects: a device that needs no flush hcalls
+    /// refuses an spapr-nvdimm's state, naming the field.
+    #[test]
+    fn test_read_snapshot_refuses_a_mismatching_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = |kind: &str| {
+            format!(
+                "machine ram=2G maxmem=8G slots=4 profile=papr\n\
+                 nvdimm size=256M+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e{kind}\n"
+            )
+        };
+        let src =
+            crate::replay::build(&Transcript::parse(&cfg(" type=spapr-nvdimm")).unwrap()).unwrap();
+        src.h_scm_flush(0x9000_0000, 0);
+        let snap = dir.path().join("scm.snap");
+        std::fs::write(&snap, src.state(&EventQueue::new()).encode()).unwrap();
+        let config = dir.path().join("dst.cfg");
+        let same = Transcript::parse(&cfg(" type=spapr-nvdimm")).unwrap();
+        let (bytes, state) = read_snapshot(&snap, &config, &same).unwrap();
+        assert_eq!(MachineState::decode(&bytes).unwrap(), state);
+        let other = Transcript::parse(&cfg("")).unwrap();
+        let Err(Error::Input(e)) = read_snapshot(&snap, &config, &other) else {
+            panic!("a plain nvdimm took an spapr-nvdimm's snapshot");
+        };
+        assert!(
+            e.contains("does not fit")
+                && e.contains("flush-required is true in the snapshot, false here"),
+            "{e}"
+        );
+        std::fs::write(&snap, b"PSCMSNAP\0\x09").unwrap();
+        let Err(Error::Input(e)) = read_snapshot(&snap, &config, &same) else {
+            panic!("a version-9 snapshot was read");
+        };
+        assert!(e.contains("version 9"), "{e}");
     }
 
     #[test]

@@ -80,6 +80,12 @@ impl<S: Link> Rsp<S> {
         }
     }
 
+    /// The link (tests look at what was sent).
+    #[cfg(test)]
+    pub(crate) fn link(&self) -> &S {
+        &self.stream
+    }
+
     /// Sends one packet and waits for its ack (three tries on `-`).
     pub fn send(&mut self, data: &str) -> Result<(), String> {
         let sum = data.bytes().fold(0u8, |a, b| a.wrapping_add(b));
