@@ -5,7 +5,8 @@
 //! the calls a Linux guest makes most, in both profiles; a guest reading a
 //! whole 128 KiB label area (16 384 calls); the spanning calls at 256
 //! devices; device-tree emission for 1, 32 and 256 devices against a
-//! hand-written vm-fdt writer of the same nodes; the guest model's probe.
+//! hand-written vm-fdt writer of the same nodes; the guest model's probe;
+//! a 256-device snapshot's encode, decode and restore.
 //!
 //! `cargo bench --bench hcalls`. Medians move with the machine's load;
 //! the instruction counts of `benches/instructions.rs` do not.
@@ -221,12 +222,42 @@ fn bench_probe(c: &mut Criterion) {
     });
 }
 
+/// A migration's SCM share at 256 devices, each bound:
+/// what the VMM pays while the guest is stopped.
+fn bench_snapshot(c: &mut Criterion) {
+    use papr_scm::machine::MachineState;
+    use papr_scm::rtas_error_log::EventQueue;
+    let (cfg, specs) = many(256);
+    let m = Machine::from_specs(&cfg, &specs, ReplayHost::default()).unwrap();
+    for s in &specs {
+        let drc = u64::from(s.drc.raw());
+        call(&m, H_SCM_BIND_MEM, [drc, 0, 4, u64::MAX, 0, 0, 0, 0, 0]);
+    }
+    let q = EventQueue::new();
+    let bytes = m.state(&q).encode();
+    let dst = Machine::from_specs(&cfg, &specs, ReplayHost::default()).unwrap();
+    c.bench_function("snapshot/256_devices/state_encode", |b| {
+        b.iter(|| black_box(m.state(&q).encode()))
+    });
+    c.bench_function("snapshot/256_devices/decode", |b| {
+        b.iter(|| MachineState::decode(black_box(&bytes)).unwrap())
+    });
+    let snap = MachineState::decode(&bytes).unwrap();
+    c.bench_function("snapshot/256_devices/restore", |b| {
+        b.iter(|| {
+            dst.restore(black_box(&snap), &mut EventQueue::new())
+                .unwrap()
+        })
+    });
+}
+
 criterion_group!(
     benches,
     bench,
     bench_label_area,
     bench_scale,
     bench_fdt,
-    bench_probe
+    bench_probe,
+    bench_snapshot
 );
 criterion_main!(benches);
