@@ -271,6 +271,13 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A stub's answer for tests: the ack of the client's packet, then `body`.
+#[cfg(test)]
+pub(crate) fn reply(body: &str) -> String {
+    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("+${body}#{sum:02x}")
+}
+
 /// An in-memory stub for tests and fuzzing: reads come from `input`, writes
 /// are kept in `output`.
 #[derive(Debug, Default)]
