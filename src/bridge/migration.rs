@@ -19,7 +19,7 @@ use crate::transcript::Transcript;
 pub(super) struct Incoming {
     pub(super) bytes: Vec<u8>,
     pub(super) snap: MachineState,
-    /// An `mtdec rS` in the kernel and its rS ([`find_mtdec`]).
+    /// An `mtdec rS` in the kernel and its rS (`vmlinux::find_mtdec`).
     pub(super) mtdec: (u64, u32),
 }
 

@@ -322,32 +322,17 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         if token != 0 {
             return H_P4;
         }
-        let ctx = self.ctx();
-        let unbind = |slot| {
-            self.slots.with_slot(slot, |d| {
-                let n = d.unbind_all(ctx);
-                self.index.mark_unbound(slot);
-                n
-            })
-        };
         let count = match scope {
-            H_UNBIND_SCOPE_DRC => match self.slot_of(drc).and_then(unbind) {
+            H_UNBIND_SCOPE_DRC => match self.slot_of(drc).and_then(|slot| self.unbind_slot(slot)) {
                 Some(n) => n,
                 None => return H_P2,
             },
-            // QEMU's answer counts every device's blocks (it keeps no state);
-            // the papr profile visits only the slots that hold bindings.
+            // QEMU's answer counts every device's blocks (it keeps no state).
             H_UNBIND_SCOPE_ALL if self.profile == Profile::Qemu => {
                 self.index.refresh(&self.slots);
                 self.index.total_blocks()
             }
-            H_UNBIND_SCOPE_ALL => {
-                self.index.refresh(&self.slots);
-                self.index
-                    .bound_slots()
-                    .filter_map(unbind)
-                    .fold(0u64, u64::saturating_add)
-            }
+            H_UNBIND_SCOPE_ALL => self.unbind_partition(),
             _ => return H_PARAMETER,
         };
         // The guest reads r4 as the continue token; QEMU leaves the scope
@@ -357,6 +342,30 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         }
         out.set_r5(count);
         H_SUCCESS
+    }
+
+    /// Unbinds every block of the device in `slot`; `None` if it is empty.
+    #[inline(always)]
+    fn unbind_slot(&self, slot: u32) -> Option<u64> {
+        let ctx = self.ctx();
+        self.slots.with_slot(slot, |d| {
+            let n = d.unbind_all(ctx);
+            self.index.mark_unbound(slot);
+            n
+        })
+    }
+
+    /// H_SCM_UNBIND_ALL over the partition in the `papr` profile, which
+    /// visits only the slots that hold bindings. Out of line: the bitmap
+    /// walk would otherwise make the one-DRC call (Linux's, at every driver
+    /// removal) save every register the walk needs.
+    #[inline(never)]
+    fn unbind_partition(&self) -> u64 {
+        self.index.refresh(&self.slots);
+        self.index
+            .bound_slots()
+            .filter_map(|slot| self.unbind_slot(slot))
+            .fold(0u64, u64::saturating_add)
     }
 
     #[inline(never)]
