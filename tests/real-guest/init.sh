@@ -12,6 +12,10 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
+# libnvdimm probes regions and namespaces asynchronously: reading a bus's
+# wait_probe returns once that is done (ndctl_bus_wait_probe), so the
+# "/dev/pmem0 from the labels?" checks below cannot race the probe.
+for w in /sys/bus/nd/devices/ndbus*/wait_probe; do [ -e "$w" ] && cat "$w" > /dev/null; done
 echo "=== GUEST UP: $(uname -r)"
 echo "=== cmdline: $(cat /proc/cmdline)"
 hx() { hexdump -v -e '1/1 "%02x "' "$1"; echo; }
