@@ -37,7 +37,7 @@ pub mod vmlinux;
 
 use std::collections::VecDeque;
 
-use self::rtas::{now, rtas_token, rtas_tokens};
+use self::rtas::{now, rtas_cells, rtas_tokens};
 use crate::config::Planner;
 use crate::label::{FileLabelStore, LabelError, LabelStore, VecLabelStore};
 use crate::machine::{Released, RtasEffect, Unplug};
@@ -214,7 +214,7 @@ pub fn run(o: &Options) -> Result<(), Error> {
                 .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
             let tokens =
                 rtas_tokens(&blob).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-            let reboot = rtas_token(&blob, "system-reboot")
+            let [reboot] = rtas_cells(&blob, ["system-reboot"])
                 .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
             let entry = find_symbol(&elf, "enter_rtas").map_err(Error::Input)?;
             let (planner, _) = t

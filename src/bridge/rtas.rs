@@ -17,26 +17,32 @@ use crate::rtas_error_log::RtcTime;
 /// The `/rtas` tokens of the services papr-scm answers, from a device
 /// tree blob (QEMU `-machine dumpdtb=`: the tokens do not change at CAS).
 pub fn rtas_tokens(dtb: &[u8]) -> Result<RtasTokens, String> {
+    let values = rtas_cells(dtb, RtasService::ALL.map(|(_, name)| name))?;
     let mut tokens = RtasTokens::new();
-    for (service, name) in RtasService::ALL {
-        tokens.set(service, rtas_token(dtb, name)?);
+    for ((service, _), v) in RtasService::ALL.into_iter().zip(values) {
+        tokens.set(service, v);
     }
     Ok(tokens)
 }
 
-/// The token of the RTAS service `name` in a device tree blob's `/rtas`.
-pub fn rtas_token(dtb: &[u8], name: &str) -> Result<u32, String> {
+/// The one-cell properties `names` of a device tree blob's `/rtas` (the
+/// tokens of those services), the blob checked and walked once.
+pub fn rtas_cells<const N: usize>(dtb: &[u8], names: [&str; N]) -> Result<[u32; N], String> {
     crate::fdt::check_blob(dtb).map_err(|e| format!("dtb: {e}"))?;
     let tree = ::fdt::Fdt::new(dtb).map_err(|e| format!("dtb: {e:?}"))?;
     let rtas = tree.find_node("/rtas").ok_or("dtb: no /rtas node")?;
-    let p = rtas
-        .property(name)
-        .ok_or_else(|| format!("dtb: /rtas has no {name}"))?;
-    let v: [u8; 4] = p
-        .value
-        .try_into()
-        .map_err(|_| format!("dtb: /rtas/{name} is not one cell"))?;
-    Ok(u32::from_be_bytes(v))
+    let mut out = [0; N];
+    for (v, name) in out.iter_mut().zip(names) {
+        let p = rtas
+            .property(name)
+            .ok_or_else(|| format!("dtb: /rtas has no {name}"))?;
+        let cell: [u8; 4] = p
+            .value
+            .try_into()
+            .map_err(|_| format!("dtb: /rtas/{name} is not one cell"))?;
+        *v = u32::from_be_bytes(cell);
+    }
+    Ok(out)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -124,6 +130,13 @@ mod tests {
         w.end_node(root).unwrap();
         let blob = w.finish().unwrap();
         let t = rtas_tokens(&blob).unwrap();
+        assert_eq!(
+            rtas_cells(&blob, ["get-sensor-state", "set-indicator"]),
+            Ok([0x2001, 0x2000])
+        );
+        assert!(rtas_cells(&blob, ["system-reboot"])
+            .unwrap_err()
+            .contains("no system-reboot"));
         assert_eq!(t.service(0x2003), Some(RtasService::CheckException));
         assert!(rtas_tokens(&blob[..blob.len() / 2]).is_err());
     }
