@@ -12,10 +12,12 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
-# libnvdimm probes regions and namespaces asynchronously: reading a bus's
-# wait_probe returns once that is done (ndctl_bus_wait_probe), so the
-# "/dev/pmem0 from the labels?" checks below cannot race the probe.
-for w in /sys/bus/nd/devices/ndbus*/wait_probe; do [ -e "$w" ] && cat "$w" > /dev/null; done
+# settle: libnvdimm probes regions and namespaces asynchronously; reading a
+# bus's wait_probe returns once that is done (ndctl_bus_wait_probe), so the
+# checks that follow ("/dev/pmem0 from the labels?", a namespace seed)
+# cannot race the probe.
+settle() { for w in /sys/bus/nd/devices/ndbus*/wait_probe; do [ -e "$w" ] && cat "$w" > /dev/null; done; }
+settle
 echo "=== GUEST UP: $(uname -r)"
 echo "=== cmdline: $(cat /proc/cmdline)"
 hx() { hexdump -v -e '1/1 "%02x "' "$1"; echo; }
@@ -121,6 +123,7 @@ has_region1() { [ -n "$(region1)" ]; }
 mkns1() {
   # libnvdimm registers the region asynchronously after the probe.
   wait_for has_region1
+  settle
   R=$(region1); [ -n "$R" ] || { echo "=== no region for drc 0x90000001"; return 1; }
   NS=$(cat $R/namespace_seed); echo "=== namespace on $R: $NS available=$(cat $R/available_size)"
   echo 1b2f7c3a-0d4e-4f5a-8b6c-7d8e9f0a1b2c > /sys/bus/nd/devices/$NS/uuid; echo "set uuid rc=$?"
