@@ -84,6 +84,20 @@ impl Bindings {
             .any(|&(s, n)| block >= s && block - s < n)
     }
 
+    /// True if every block of `[start, start + n)` is bound (at most one
+    /// step per run, whatever `n`).
+    pub fn covers(&self, start: u64, n: u64) -> bool {
+        let end = start.saturating_add(n);
+        let mut at = start;
+        for &(s, c) in self.runs() {
+            if at >= end || s > at {
+                break;
+            }
+            at = at.max(s.saturating_add(c));
+        }
+        at >= end
+    }
+
     /// True if any block of `[start, start + n)` is bound.
     #[inline(always)]
     pub fn intersects(&self, start: u64, n: u64) -> bool {
@@ -469,9 +483,8 @@ pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(),
                 blocks,
             });
         }
-        // start + done < start + count <= blocks: no overflow.
-        let bound = (p.start..p.start + p.done).all(|b| state.bindings.contains(b));
-        if p.done > 0 && !(state.bindings.contains(p.start) && bound) {
+        // Walked run by run: a restored `done` may be 2^63 blocks.
+        if p.done > 0 && !state.bindings.covers(p.start, p.done) {
             return Err(StateError::BindProgressNotBound {
                 start: p.start,
                 done: p.done,
@@ -1177,6 +1190,35 @@ mod tests {
         assert_eq!(b.runs(), &[(0, 3), (5, 5)]);
         assert_eq!(b.remove(0, u64::MAX, |_, _| {}).unwrap(), 8);
         assert_eq!(b.runs(), &[]);
+    }
+
+    #[test]
+    fn test_bindings_covers() {
+        let mut b = Bindings::new();
+        b.insert(2, 3).unwrap();
+        b.insert(10, 1 << 62).unwrap();
+        assert!(b.covers(2, 3) && b.covers(3, 1) && b.covers(10, 1 << 62));
+        assert!(!b.covers(2, 4) && !b.covers(1, 2) && !b.covers(9, 2));
+        assert!(!b.covers(10, u64::MAX));
+        // A restored bind progress of 2^62 done blocks is checked at once.
+        let mut st = DeviceState {
+            bindings: b,
+            ..DeviceState::default()
+        };
+        st.bind_progress = Some(BindProgress {
+            token: 1,
+            start: 10,
+            count: (1 << 62) + 1,
+            done: 1 << 62,
+        });
+        assert!(check_state_blocks(u64::MAX, &st).is_ok());
+        st.bind_progress = Some(BindProgress {
+            token: 1,
+            start: 4,
+            count: 1 << 62,
+            done: (1 << 62) - 1,
+        });
+        assert!(check_state_blocks(u64::MAX, &st).is_err());
     }
 
     #[test]
