@@ -36,6 +36,9 @@ pub const PAPR_HEALTH_MASK: HealthBits = HealthBits::all();
 pub struct Bindings {
     runs: [(u64, u64); MAX_EXTENTS],
     len: usize,
+    /// The blocks in `runs[..len]`: H_SCM_UNBIND_ALL answers it without a
+    /// walk.
+    blocks: u64,
 }
 
 /// The binding table has no room for another run.
@@ -55,19 +58,23 @@ impl Bindings {
         Bindings {
             runs: [(0, 0); MAX_EXTENTS],
             len: 0,
+            blocks: 0,
         }
     }
 
     /// The bound runs, sorted by start.
     #[inline]
     pub fn runs(&self) -> &[(u64, u64)] {
-        &self.runs[..self.len]
+        // len <= MAX_EXTENTS always; the `min` lets the compiler drop the
+        // slice's panic path (and the call it brings) from every hcall that
+        // walks the runs.
+        &self.runs[..self.len.min(MAX_EXTENTS)]
     }
 
     /// Number of bound blocks.
     #[inline]
     pub fn count(&self) -> u64 {
-        self.runs().iter().map(|r| r.1).sum()
+        self.blocks
     }
 
     /// True if nothing is bound.
@@ -112,6 +119,15 @@ impl Bindings {
                 .any(|&(s, c)| start < s.saturating_add(c) && s < end)
     }
 
+    /// Makes `[start, start + n)` the only bound run (`n` > 0; the table is
+    /// empty): Linux's whole-device binding.
+    #[inline(always)]
+    fn set_one(&mut self, start: u64, n: u64) {
+        self.runs[0] = (start, n);
+        self.len = 1;
+        self.blocks = n;
+    }
+
     /// Marks `[start, start + n)` bound; it must not intersect a bound run.
     #[inline(always)]
     pub fn insert(&mut self, start: u64, n: u64) -> Result<(), BindingsFull> {
@@ -121,8 +137,7 @@ impl Bindings {
         // Linux binds each whole device once: the first run of an empty
         // table needs no search and no shifting.
         if self.len == 0 {
-            self.runs[0] = (start, n);
-            self.len = 1;
+            self.set_one(start, n);
             return Ok(());
         }
         let end = start.saturating_add(n);
@@ -148,6 +163,8 @@ impl Bindings {
                 self.len += 1;
             }
         }
+        // Disjoint runs of a u64 block space: the sum fits.
+        self.blocks = self.blocks.saturating_add(n);
         Ok(())
     }
 
@@ -161,19 +178,12 @@ impl Bindings {
         mut f: impl FnMut(u64, u64),
     ) -> Result<u64, BindingsFull> {
         let end = start.saturating_add(n);
-        // Everything bound goes (UNBIND_ALL, or a whole-device unbind): no
-        // run is cut.
+        // Everything bound goes (a whole-device unbind): no run is cut.
         if self.len > 0 && start <= self.runs[0].0 && {
             let (s, c) = self.runs[self.len - 1];
             s + c <= end
         } {
-            let mut removed = 0;
-            for &(s, c) in self.runs() {
-                f(s, c);
-                removed += c;
-            }
-            self.len = 0;
-            return Ok(removed);
+            return Ok(self.take_all(f));
         }
         // A cut strictly inside one run splits it in two.
         let splits = self.runs().iter().any(|&(s, c)| s < start && end < s + c);
@@ -209,7 +219,21 @@ impl Bindings {
             }
             i += 1;
         }
+        self.blocks = self.blocks.saturating_sub(removed);
         Ok(removed)
+    }
+
+    /// Unbinds everything (H_SCM_UNBIND_ALL), calling `f(run_start,
+    /// run_count)` for each run; returns the number of blocks unbound.
+    #[inline(always)]
+    pub fn take_all(&mut self, mut f: impl FnMut(u64, u64)) -> u64 {
+        for &(s, c) in self.runs() {
+            f(s, c);
+        }
+        let removed = self.blocks;
+        self.len = 0;
+        self.blocks = 0;
+        removed
     }
 
     #[inline]
@@ -710,7 +734,8 @@ impl<L: LabelStore> Device<L> {
     #[inline]
     pub fn h_scm_read_metadata(&self, offset: u64, len: u64, out: &mut impl OutRegs) -> ReturnCode {
         // One arm per access size, so that each range check and load has a
-        // constant length (a guest reads its label area 8 bytes a call).
+        // constant length (and a caller passing a constant 8, as
+        // `Machine::handle` does, keeps only that arm).
         let read = |n: u64| {
             if !self.label_range_ok(offset, n) {
                 return Err(H_P2);
@@ -773,7 +798,73 @@ impl<L: LabelStore> Device<L> {
     /// H_SCM_BIND_MEM. Same argument checks in both profiles; `papr` keeps
     /// bind state, answers H_OVERLAP for bound blocks, and may answer H_BUSY
     /// with a continue token (never long-busy: Linux treats it as fatal).
+    #[inline]
     pub fn h_scm_bind_mem<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        start: u64,
+        count: u64,
+        target: u64,
+        token: u64,
+        out: &mut impl OutRegs,
+    ) -> ReturnCode {
+        match self.bind_mem_at_once(ctx, start, count, target, token, out) {
+            Some(status) => status,
+            None => self.bind_mem_steps(ctx, start, count, target, token, out),
+        }
+    }
+
+    /// H_SCM_BIND_MEM for the request Linux makes at every probe
+    /// (`drc_pmem_bind`: the whole device, token 0, any address) into an
+    /// empty table with no bind fault armed: one step, H_SUCCESS. So is
+    /// every valid QEMU-profile request. `None` for anything else, which
+    /// [`bind_mem_steps`](Self::bind_mem_steps) answers (the same for these
+    /// too: tests `bind_at_once_*`).
+    #[inline(always)]
+    pub(crate) fn bind_mem_at_once<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        start: u64,
+        count: u64,
+        target: u64,
+        token: u64,
+        out: &mut impl OutRegs,
+    ) -> Option<ReturnCode> {
+        let fresh = token == 0
+            && target == BIND_ANY_ADDR
+            && start
+                .checked_add(count)
+                .is_some_and(|end| end <= self.spec.blocks());
+        if !fresh {
+            return None;
+        }
+        let addr = self.block_addr(start);
+        if ctx.profile == Profile::Qemu {
+            out.set_r5(addr);
+            out.set_r6(count);
+            return Some(H_SUCCESS);
+        }
+        let faults = &self.state.faults;
+        if count == 0
+            || !self.state.bindings.is_empty()
+            || faults.bind_busy != 0
+            || faults.bind_budget.is_some()
+        {
+            return None;
+        }
+        self.state.bindings.set_one(start, count);
+        ctx.host.bound(self.spec.slot, addr, count);
+        self.state.bind_progress = None;
+        out.set_r4(0);
+        out.set_r5(addr);
+        out.set_r6(count);
+        Some(H_SUCCESS)
+    }
+
+    /// H_SCM_BIND_MEM in full: continue tokens, overlaps, injected faults,
+    /// and the errors in QEMU's order.
+    #[inline(never)]
+    pub(crate) fn bind_mem_steps<H: Host + ?Sized>(
         &mut self,
         ctx: Ctx<'_, H>,
         start: u64,
@@ -902,7 +993,7 @@ impl<L: LabelStore> Device<L> {
     /// Unbinds every block (H_SCM_UNBIND_ALL); returns the r5 count: all the
     /// device's blocks in `qemu` (which keeps no state), the blocks really
     /// unbound in `papr`.
-    #[inline]
+    #[inline(always)]
     pub fn unbind_all<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) -> u64 {
         match ctx.profile {
             Profile::Qemu => self.spec.blocks(),
@@ -910,13 +1001,9 @@ impl<L: LabelStore> Device<L> {
                 let slot = self.spec.slot;
                 let base = self.spec.addr;
                 self.state.bind_progress = None;
-                // Removing everything never splits a run, so it cannot fail.
                 self.state
                     .bindings
-                    .remove(0, u64::MAX, |s, n| {
-                        ctx.host.unbound(slot, base + s * SCM_BLOCK_SIZE, n)
-                    })
-                    .unwrap_or(0)
+                    .take_all(|s, n| ctx.host.unbound(slot, base + s * SCM_BLOCK_SIZE, n))
             }
         }
     }
@@ -1219,6 +1306,103 @@ mod tests {
             done: (1 << 62) - 1,
         });
         assert!(check_state_blocks(u64::MAX, &st).is_err());
+    }
+
+    /// A host that records every `bound` call (the fast path must make the
+    /// same calls as the full one).
+    #[derive(Default)]
+    struct Rec(core::cell::RefCell<std::vec::Vec<(u32, u64, u64)>>);
+    impl crate::host::GuestMemory for Rec {}
+    impl crate::host::FlushExecutor for Rec {}
+    impl crate::host::StatsSource for Rec {}
+    impl crate::host::EventSignal for Rec {}
+    impl crate::host::BindEvents for Rec {
+        fn bound(&self, slot: u32, addr: u64, blocks: u64) {
+            self.0.borrow_mut().push((slot, addr, blocks));
+        }
+    }
+
+    fn spec_of(blocks: u64) -> DeviceSpec {
+        use crate::config::{parse_uuid, MachineConfig, NvdimmConfig, Planner};
+        let size = blocks * SCM_BLOCK_SIZE;
+        let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+        let mut p = Planner::new(MachineConfig::new(2 << 30, (2 << 30) + size, 1)).unwrap();
+        p.plug(&NvdimmConfig::new(size + (128 << 10), 128 << 10, uuid))
+            .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Wherever the one-step bind answers, the full state machine
+        /// answers the same: status, registers, state and host calls.
+        #[test]
+        fn test_bind_at_once_answers_as_the_steps(
+            blocks in 1u64..6,
+            bound in proptest::option::weighted(0.3, (0u64..6, 0u64..6)),
+            busy in proptest::prop_oneof![3 => proptest::strategy::Just(0u32), 1 => 1u32..3],
+            budget in proptest::option::weighted(0.3, 1u64..3),
+            progress in proptest::bool::ANY,
+            papr in proptest::bool::ANY,
+            start in 0u64..7,
+            count in proptest::prop_oneof![0u64..7, proptest::strategy::Just(u64::MAX)],
+            target in proptest::prop_oneof![3 => proptest::strategy::Just(BIND_ANY_ADDR), 1 => 0u64..2],
+            token in proptest::prop_oneof![3 => proptest::strategy::Just(0u64), 1 => 1u64..3],
+        ) {
+            let spec = spec_of(blocks);
+            let mut state = DeviceState::default();
+            if let Some((s, n)) = bound {
+                if s + n <= blocks {
+                    state.bindings.insert(s, n).unwrap();
+                }
+            }
+            state.faults.bind_busy = busy;
+            state.faults.bind_budget = budget;
+            if progress {
+                state.bind_token = 1;
+                state.bind_progress = Some(BindProgress { token: 1, start: 0, count: blocks, done: 0 });
+            }
+            let (mut la, mut lb) = ([0u8; 16], [0u8; 16]);
+            let Ok(mut a) = Device::from_state(spec, crate::label::SliceLabelStore::new(&mut la), state) else {
+                return Ok(());
+            };
+            let mut b = Device::from_state(spec, crate::label::SliceLabelStore::new(&mut lb), state).unwrap();
+            let profile = if papr { Profile::Papr } else { Profile::Qemu };
+            let (ha, hb) = (Rec::default(), Rec::default());
+            let (mut ra, mut rb) = ([7u64; 9], [7u64; 9]);
+            let fast = a.bind_mem_at_once(Ctx { profile, host: &ha }, start, count, target, token, &mut ra);
+            if let Some(status) = fast {
+                let full = b.bind_mem_steps(Ctx { profile, host: &hb }, start, count, target, token, &mut rb);
+                proptest::prop_assert_eq!(status, full);
+                proptest::prop_assert_eq!(ra, rb);
+                proptest::prop_assert_eq!(a.state(), b.state());
+                proptest::prop_assert_eq!(&*ha.0.borrow(), &*hb.0.borrow());
+            } else {
+                // Declined: untouched.
+                proptest::prop_assert_eq!(ra, [7u64; 9]);
+                proptest::prop_assert_eq!(a.state(), state);
+            }
+        }
+
+        /// The cached block count is the sum of the runs after any
+        /// sequence of binds and unbinds.
+        #[test]
+        fn test_bindings_count_is_the_sum_of_the_runs(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u64..64, 0u64..16), 0..40),
+        ) {
+            let mut b = Bindings::new();
+            for (bind, s, n) in ops {
+                if bind {
+                    if !b.intersects(s, n) {
+                        let _ = b.insert(s, n);
+                    }
+                } else {
+                    let _ = b.remove(s, n, |_, _| {});
+                }
+                let sum: u64 = b.runs().iter().map(|r| r.1).sum();
+                proptest::prop_assert_eq!(b.count(), sum);
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! * H_SCM_QUERY_LOGICAL_MEM_BINDING finds the device by a binary search
 //!   over the devices' guest-address ranges (they never move once plugged)
-//!   and locks only that device;
+//!   and locks only that device (eight steps; none with one device);
 //! * H_SCM_UNBIND_ALL over the partition visits only the slots that may
 //!   hold bindings (a bitmap set under the device's lock when it binds).
 //!
@@ -34,6 +34,8 @@ pub(crate) struct Index {
     /// Blocks of every device: QEMU's H_SCM_UNBIND_ALL answer over the
     /// partition (it keeps no bind state and counts them all).
     total_blocks: AtomicU64,
+    /// Devices in `base`/`end`/`slot`, at most `N`.
+    len: AtomicU32,
     base: [AtomicU64; N],
     end: [AtomicU64; N],
     slot: [AtomicU32; N],
@@ -50,6 +52,7 @@ impl Index {
             building: AtomicBool::new(false),
             built_for: AtomicU64::new(0),
             total_blocks: AtomicU64::new(0),
+            len: AtomicU32::new(0),
             base: [const { AtomicU64::new(u64::MAX) }; N],
             end: [const { AtomicU64::new(0) }; N],
             slot: [const { AtomicU32::new(0) }; N],
@@ -91,10 +94,15 @@ impl Index {
     /// Makes the index describe `table` if its generation moved on.
     #[inline]
     pub(crate) fn refresh<S: SlotTable>(&self, table: &S) {
-        let want = table.generation().wrapping_add(1);
-        if self.built_for.load(Ordering::Acquire) != want {
-            self.rebuild(table, want);
+        if !self.is_fresh(table) {
+            self.rebuild(table, table.generation().wrapping_add(1));
         }
+    }
+
+    /// True if the index describes `table` as it is.
+    #[inline(always)]
+    pub(crate) fn is_fresh<S: SlotTable>(&self, table: &S) -> bool {
+        self.built_for.load(Ordering::Acquire) == table.generation().wrapping_add(1)
     }
 
     /// Rebuilds from every slot (rare: the first spanning call, and after a
@@ -142,6 +150,7 @@ impl Index {
                 self.end[i].store(0, Ordering::Relaxed);
             }
             self.total_blocks.store(total, Ordering::Relaxed);
+            self.len.store(n as u32, Ordering::Relaxed);
             for (w, b) in self.bound.iter().zip(bound) {
                 w.fetch_or(b, Ordering::Release);
             }
@@ -167,14 +176,17 @@ impl Index {
                 core::hint::spin_loop();
                 continue;
             }
-            // The last range whose base is <= addr. The table always has
-            // 256 entries (unused ones start at u64::MAX), so the search is
-            // the same eight steps for 1 device as for 256: constant cost.
+            // The last range whose base is <= addr. Unused entries start at
+            // u64::MAX and sort last, so the search is the same eight
+            // unrolled steps for 2 devices as for 256; a machine with one
+            // device (or none) needs no step.
             let mut lo = 0usize;
-            for step in [128, 64, 32, 16, 8, 4, 2, 1] {
-                let probe = (lo + step) & (N - 1);
-                if self.base[probe].load(Ordering::Relaxed) <= addr {
-                    lo = probe;
+            if self.len.load(Ordering::Relaxed) > 1 {
+                for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+                    let probe = (lo + step) & (N - 1);
+                    if self.base[probe].load(Ordering::Relaxed) <= addr {
+                        lo = probe;
+                    }
                 }
             }
             let hit = (self.base[lo].load(Ordering::Relaxed) <= addr

@@ -42,6 +42,13 @@ pub use self::snapshot::{
     MachineState, RestoreError, SlotState, SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
 
+/// One hcall's handler, as the register-level entry calls it.
+type Handler<S, H> = fn(&Machine<S, H>, &mut Regs) -> Option<ReturnCode>;
+
+/// Entries in [`Machine::HANDLERS`]: H_SCM_READ_METADATA (0x3E4) to
+/// H_SCM_FLUSH (0x44C), 4 apart.
+const HANDLERS_LEN: usize = ((H_SCM_FLUSH - H_SCM_READ_METADATA) / 4 + 1) as usize;
+
 /// The SCM side of a pseries machine: devices by slot, the profile and the
 /// host.
 #[derive(Debug)]
@@ -50,6 +57,9 @@ pub struct Machine<S, H = NoHost> {
     /// The DRC bits the profile looks at: the low 32 in `qemu` (QEMU's
     /// `uint32_t drc_index = args[0]`), all 64 in `papr`.
     drc_mask: u64,
+    /// `PMEM_DRC_BASE`, kept in the struct: a 64-bit immediate would cost
+    /// its own `movabs` on every DRC check.
+    drc_base: u64,
     /// `slots.slot_count()`, fixed for a table's life: one load per check.
     slot_count: u32,
     /// Devices by address, and the slots that may hold bindings.
@@ -78,6 +88,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                 Profile::Qemu => 0xFFFF_FFFF,
                 Profile::Papr => u64::MAX,
             },
+            drc_base: u64::from(PMEM_DRC_BASE),
             slot_count: slots.slot_count(),
             index: index::Index::new(),
             slots,
@@ -159,25 +170,44 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// ```
     #[inline]
     pub fn handle(&self, opcode: u64, regs: &mut Regs) -> Option<ReturnCode> {
-        // A jump table over [0x3E4, 0x418] and one compare for H_SCM_FLUSH
-        // (0x44C): every other hcall, most of a guest's, is back with the
-        // VMM after four instructions. One non-inlined function per hcall
-        // (below), so each call pays only its own handler's register saves;
-        // the inputs are read first, then the handler writes its outputs
-        // straight into `regs`.
-        Some(match opcode {
-            H_SCM_READ_METADATA => self.read_metadata(regs),
-            H_SCM_WRITE_METADATA => self.write_metadata(regs),
-            H_SCM_BIND_MEM => self.bind_mem(regs),
-            H_SCM_UNBIND_MEM => self.unbind_mem(regs),
-            H_SCM_QUERY_BLOCK_MEM_BINDING => self.query_block(regs),
-            H_SCM_QUERY_LOGICAL_MEM_BINDING => self.query_logical(regs),
-            H_SCM_UNBIND_ALL => self.unbind_all(regs),
-            H_SCM_HEALTH => self.health(regs),
-            H_SCM_PERFORMANCE_STATS => self.performance_stats(regs),
-            H_SCM_FLUSH => self.flush(regs),
-            _ => return None,
-        })
+        // The SCM opcodes are the multiples of 4 in [0x3E4, 0x44C]: rotating
+        // the distance from the first right by 2 maps them to 0..=26 and
+        // every other opcode, a misaligned one too, past the table, so one
+        // compare rejects most of a guest's hcalls. The handler is reached
+        // through a table of function pointers (a jump, not a call: no frame
+        // here), one non-inlined function per hcall, so each call pays only
+        // its own handler's register saves; it reads its inputs first and
+        // writes its outputs straight into `regs`.
+        let i = opcode.wrapping_sub(H_SCM_READ_METADATA).rotate_right(2);
+        if i < HANDLERS_LEN as u64 {
+            Self::HANDLERS[i as usize](self, regs)
+        } else {
+            None
+        }
+    }
+
+    /// The handlers by `(opcode - H_SCM_READ_METADATA) / 4`; the gaps
+    /// between the SCM opcodes answer "not mine".
+    const HANDLERS: [Handler<S, H>; HANDLERS_LEN] = {
+        const fn at(opcode: u64) -> usize {
+            ((opcode - H_SCM_READ_METADATA) / 4) as usize
+        }
+        let mut t: [Handler<S, H>; HANDLERS_LEN] = [Self::not_scm; HANDLERS_LEN];
+        t[at(H_SCM_READ_METADATA)] = Self::read_metadata::<Regs>;
+        t[at(H_SCM_WRITE_METADATA)] = Self::write_metadata::<Regs>;
+        t[at(H_SCM_BIND_MEM)] = Self::bind_mem::<Regs>;
+        t[at(H_SCM_UNBIND_MEM)] = Self::unbind_mem::<Regs>;
+        t[at(H_SCM_QUERY_BLOCK_MEM_BINDING)] = Self::query_block::<Regs>;
+        t[at(H_SCM_QUERY_LOGICAL_MEM_BINDING)] = Self::query_logical::<Regs>;
+        t[at(H_SCM_UNBIND_ALL)] = Self::unbind_all::<Regs>;
+        t[at(H_SCM_HEALTH)] = Self::health::<Regs>;
+        t[at(H_SCM_PERFORMANCE_STATS)] = Self::performance_stats::<Regs>;
+        t[at(H_SCM_FLUSH)] = Self::flush::<Regs>;
+        t
+    };
+
+    fn not_scm(&self, _: &mut Regs) -> Option<ReturnCode> {
+        None
     }
 
     /// Runs one decoded hcall: the typed form of [`handle`](Self::handle),
@@ -187,7 +217,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             args: req.to_regs(),
             out: Outputs::NONE,
         };
-        let status = match req.opcode() {
+        let answer = match req.opcode() {
             H_SCM_READ_METADATA => self.read_metadata(&mut f),
             H_SCM_WRITE_METADATA => self.write_metadata(&mut f),
             H_SCM_BIND_MEM => self.bind_mem(&mut f),
@@ -199,6 +229,8 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             H_SCM_PERFORMANCE_STATS => self.performance_stats(&mut f),
             _ => self.flush(&mut f),
         };
+        // Every handler answers `Some`; `None` is the entry's "not SCM".
+        let status = answer.unwrap_or(H_FUNCTION);
         Outcome::with(status, f.out)
     }
 
@@ -216,43 +248,90 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// `uint32_t drc_index = args[0]` does, `papr` at all 64.
     #[inline(always)]
     pub fn slot_of(&self, drc: u64) -> Option<u32> {
-        let slot = (drc & self.drc_mask).wrapping_sub(u64::from(PMEM_DRC_BASE));
+        let slot = (drc & self.drc_mask).wrapping_sub(self.drc_base);
         (slot < u64::from(self.slot_count)).then_some(slot as u32)
     }
 
     /// Runs a handler on the device `drc` names; an unknown index, a
     /// non-PMEM index or an empty slot gets H_PARAMETER (QEMU's "valid PMEM
-    /// DRC" test).
+    /// DRC" test). The same test as [`slot_of`](Self::slot_of), with the
+    /// table's own bounds check as its compare.
     #[inline(always)]
     fn on_device(
         &self,
         drc: u64,
         f: impl FnOnce(&mut Device<S::Label>) -> ReturnCode,
-    ) -> ReturnCode {
-        match self.slot_of(drc) {
-            Some(slot) => self.slots.with_slot(slot, f).unwrap_or(H_PARAMETER),
-            None => H_PARAMETER,
-        }
+    ) -> Option<ReturnCode> {
+        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        Some(self.slots.with_index(index, f).unwrap_or(H_PARAMETER))
     }
 
     #[inline(never)]
-    fn read_metadata(&self, f: &mut impl Frame) -> ReturnCode {
+    fn read_metadata<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
+        let [drc, offset, len, ..] = *f.input();
+        // Linux reads its label area 8 bytes a call (papr_scm_meta_get):
+        // that size alone is handled here, the others a jump away, so this
+        // path holds no call and saves no register.
+        if len != 8 {
+            return self.read_metadata_sized(f);
+        }
+        self.on_device(drc, |d| d.h_scm_read_metadata(offset, 8, f))
+    }
+
+    /// H_SCM_READ_METADATA of 1, 2 or 4 bytes, or of a bad length.
+    #[cold]
+    #[inline(never)]
+    fn read_metadata_sized<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, offset, len, ..] = *f.input();
         self.on_device(drc, |d| d.h_scm_read_metadata(offset, len, f))
     }
 
     #[inline(never)]
-    fn write_metadata(&self, f: &mut impl Frame) -> ReturnCode {
+    fn write_metadata<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
+        let [drc, offset, data, len, ..] = *f.input();
+        // As for reads: Linux writes 8 bytes a call (papr_scm_meta_set).
+        if len != 8 {
+            return self.write_metadata_sized(f);
+        }
+        self.on_device(drc, |d| d.h_scm_write_metadata(offset, data, 8))
+    }
+
+    /// H_SCM_WRITE_METADATA of 1, 2 or 4 bytes, or of a bad length.
+    #[cold]
+    #[inline(never)]
+    fn write_metadata_sized<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, offset, data, len, ..] = *f.input();
         self.on_device(drc, |d| d.h_scm_write_metadata(offset, data, len))
     }
 
     #[inline(never)]
-    fn bind_mem(&self, f: &mut impl Frame) -> ReturnCode {
+    fn bind_mem<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
+        let [drc, start, count, target, token, ..] = *f.input();
+        let ctx = self.ctx();
+        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        // Linux's whole-device bind here; every other request (and a bad
+        // DRC) a jump away, so this path holds no call.
+        let done = self.slots.with_index(index, |d| {
+            let status = d.bind_mem_at_once(ctx, start, count, target, token, f);
+            // Under the device's lock, before any UNBIND_ALL can look.
+            if status.is_some() && self.profile == Profile::Papr {
+                self.index.mark_bound(index as u32);
+            }
+            status
+        });
+        match done {
+            Some(Some(status)) => Some(status),
+            _ => self.bind_mem_steps(f),
+        }
+    }
+
+    /// H_SCM_BIND_MEM in full (continue tokens, overlaps, faults, errors).
+    #[inline(never)]
+    fn bind_mem_steps<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, start, count, target, token, ..] = *f.input();
         let ctx = self.ctx();
         self.on_device(drc, |d| {
-            let status = d.h_scm_bind_mem(ctx, start, count, target, token, f);
+            let status = d.bind_mem_steps(ctx, start, count, target, token, f);
             // Under the device's lock, before any UNBIND_ALL can look.
             if d.has_bind_state() {
                 self.index.mark_bound(d.spec().slot);
@@ -262,7 +341,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     }
 
     #[inline(never)]
-    fn unbind_mem(&self, f: &mut impl Frame) -> ReturnCode {
+    fn unbind_mem<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, addr, count, token, ..] = *f.input();
         let ctx = self.ctx();
         self.on_device(drc, |d| {
@@ -283,25 +362,25 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     }
 
     #[inline(never)]
-    fn query_block(&self, f: &mut impl Frame) -> ReturnCode {
+    fn query_block<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         if self.qemu_has_no_handler() {
-            return H_FUNCTION;
+            return Some(H_FUNCTION);
         }
         let [drc, block, ..] = *f.input();
         self.on_device(drc, |d| d.h_scm_query_block_mem_binding(block, f))
     }
 
     #[inline(never)]
-    fn health(&self, f: &mut impl Frame) -> ReturnCode {
+    fn health<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let drc = f.input()[0];
         let profile = self.profile;
         self.on_device(drc, |d| d.h_scm_health(profile, f))
     }
 
     #[inline(never)]
-    fn performance_stats(&self, f: &mut impl Frame) -> ReturnCode {
+    fn performance_stats<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         if self.qemu_has_no_handler() {
-            return H_FUNCTION;
+            return Some(H_FUNCTION);
         }
         let [drc, buf, size, ..] = *f.input();
         let ctx = self.ctx();
@@ -309,23 +388,23 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     }
 
     #[inline(never)]
-    fn flush(&self, f: &mut impl Frame) -> ReturnCode {
+    fn flush<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, token, ..] = *f.input();
         let ctx = self.ctx();
         self.on_device(drc, |d| d.h_scm_flush(ctx, token, f))
     }
 
     #[inline(never)]
-    fn unbind_all(&self, out: &mut impl Frame) -> ReturnCode {
+    fn unbind_all<F: Frame>(&self, out: &mut F) -> Option<ReturnCode> {
         let [scope, drc, token, ..] = *out.input();
         // QEMU checks the token before the scope.
         if token != 0 {
-            return H_P4;
+            return Some(H_P4);
         }
         let count = match scope {
-            H_UNBIND_SCOPE_DRC => match self.slot_of(drc).and_then(|slot| self.unbind_slot(slot)) {
+            H_UNBIND_SCOPE_DRC => match self.unbind_index(drc) {
                 Some(n) => n,
-                None => return H_P2,
+                None => return Some(H_P2),
             },
             // QEMU's answer counts every device's blocks (it keeps no state).
             H_UNBIND_SCOPE_ALL if self.profile == Profile::Qemu => {
@@ -333,7 +412,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                 self.index.total_blocks()
             }
             H_UNBIND_SCOPE_ALL => self.unbind_partition(),
-            _ => return H_PARAMETER,
+            _ => return Some(H_PARAMETER),
         };
         // The guest reads r4 as the continue token; QEMU leaves the scope
         // there, the papr profile says "done" explicitly.
@@ -341,7 +420,21 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             out.set_r4(0);
         }
         out.set_r5(count);
-        H_SUCCESS
+        Some(H_SUCCESS)
+    }
+
+    /// Unbinds every block of the device `drc` names; `None` if there is
+    /// none. Out of line, so that the partition walk's registers are not
+    /// saved on this path (Linux's, at every driver removal).
+    #[inline(never)]
+    fn unbind_index(&self, drc: u64) -> Option<u64> {
+        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        let ctx = self.ctx();
+        self.slots.with_index(index, |d| {
+            let n = d.unbind_all(ctx);
+            self.index.mark_unbound(index as u32);
+            n
+        })
     }
 
     /// Unbinds every block of the device in `slot`; `None` if it is empty.
@@ -369,25 +462,40 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     }
 
     #[inline(never)]
-    fn query_logical(&self, out: &mut impl Frame) -> ReturnCode {
+    fn query_logical<F: Frame>(&self, out: &mut F) -> Option<ReturnCode> {
         if self.qemu_has_no_handler() {
-            return H_FUNCTION;
+            return Some(H_FUNCTION);
         }
-        let addr = out.input()[0];
-        // The one device whose range holds addr, then only its lock.
+        // After a plug or unplug, the index is rebuilt first (out of line).
+        if !self.index.is_fresh(&self.slots) {
+            return self.query_logical_reindexed(out);
+        }
+        Some(self.query_logical_indexed(out))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn query_logical_reindexed<F: Frame>(&self, out: &mut F) -> Option<ReturnCode> {
         self.index.refresh(&self.slots);
-        let hit = self.index.slot_at(addr).and_then(|slot| {
-            self.slots
-                .with_slot(slot, |d| d.block_at(addr).map(|b| (d.spec().drc.raw(), b)))
-                .flatten()
-        });
-        match hit {
-            Some((drc, block)) => {
-                out.set_r4(u64::from(drc));
+        Some(self.query_logical_indexed(out))
+    }
+
+    #[inline(always)]
+    fn query_logical_indexed<F: Frame>(&self, out: &mut F) -> ReturnCode {
+        let addr = out.input()[0];
+        // The one device whose range holds addr, then only its lock; the
+        // outputs are written under it (no result carried out of the cell).
+        let found = self.index.slot_at(addr).and_then(|slot| {
+            self.slots.with_index(slot.into(), |d| {
+                let block = d.block_at(addr)?;
+                out.set_r4(u64::from(d.spec().drc.raw()));
                 out.set_r5(block);
-                H_SUCCESS
-            }
-            None => H_NOT_FOUND,
+                Some(())
+            })
+        });
+        match found {
+            Some(Some(())) => H_SUCCESS,
+            _ => H_NOT_FOUND,
         }
     }
 

@@ -20,6 +20,18 @@ pub trait SlotTable {
     /// empty, or (for `RefCell` cells) already borrowed by a re-entrant call.
     fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<Self::Label>) -> R) -> Option<R>;
 
+    /// [`with_slot`](Self::with_slot) for a slot number as wide as the
+    /// guest's DRC index made it (`drc - 0x9000_0000`, unchecked): a table
+    /// that overrides this makes an hcall's DRC check its one bounds check.
+    #[inline]
+    fn with_index<R>(
+        &self,
+        index: u64,
+        f: impl FnOnce(&mut Device<Self::Label>) -> R,
+    ) -> Option<R> {
+        self.with_slot(u32::try_from(index).ok()?, f)
+    }
+
     /// A counter that changes whenever a device is inserted or removed, so
     /// the machine knows when to re-index its devices by address. The
     /// default, 0 for ever, is for tables whose devices are in place before
@@ -84,9 +96,11 @@ pub struct LocalSlots<'a, L> {
 impl<'a, L: LabelStore> LocalSlots<'a, L> {
     /// One cell per slot; `cells.len()` is the slot count.
     pub fn new(cells: &'a [RefCell<Option<Device<L>>>]) -> Self {
+        let count = u32::try_from(cells.len()).unwrap_or(u32::MAX);
         LocalSlots {
-            cells,
-            count: u32::try_from(cells.len()).unwrap_or(u32::MAX),
+            // Slots past u32::MAX have no DRC index: not in the table.
+            cells: &cells[..count as usize],
+            count,
         }
     }
 }
@@ -101,7 +115,14 @@ impl<L: LabelStore> SlotTable for LocalSlots<'_, L> {
 
     #[inline]
     fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
-        let cell = self.cells.get(slot as usize)?;
+        self.with_index(slot.into(), f)
+    }
+
+    // Always inlined: each hcall's handler then holds its cell check and
+    // borrow itself, with no call and no result returned through memory.
+    #[inline(always)]
+    fn with_index<R>(&self, index: u64, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
+        let cell = self.cells.get(usize::try_from(index).ok()?)?;
         let mut dev = cell.try_borrow_mut().ok()?;
         dev.as_mut().map(f)
     }
@@ -264,7 +285,13 @@ mod shared {
 
         #[inline]
         fn with_slot<R>(&self, slot: u32, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
-            let cell = self.cells.get(slot as usize)?;
+            self.with_index(slot.into(), f)
+        }
+
+        // Always inlined, as for `LocalSlots`.
+        #[inline(always)]
+        fn with_index<R>(&self, index: u64, f: impl FnOnce(&mut Device<L>) -> R) -> Option<R> {
+            let cell = self.cells.get(usize::try_from(index).ok()?)?;
             // No poisoning: a handler never panics, and if a host hook did,
             // the device state is still consistent between hcalls.
             cell.lock().as_mut().map(f)

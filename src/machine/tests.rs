@@ -482,3 +482,46 @@ fn test_performance_stats_count_is_bounded() {
         assert_eq!(m.host().accesses.get(), accesses, "count {count}");
     }
 }
+
+/// The entry's table answers exactly the ten SCM opcodes, each through its
+/// own handler (the same answer as the typed call), and "not mine" for
+/// everything else: the gaps between them, misaligned opcodes, opcodes
+/// below the first (the subtraction wraps) and far above the last.
+#[test]
+fn test_handle_owns_exactly_the_scm_opcodes() {
+    let ops = (0..0x2000u64).chain([
+        u64::MAX,
+        u64::MAX - 3,
+        H_SCM_READ_METADATA + (1 << 62),
+        H_SCM_READ_METADATA + (1 << 63),
+        H_SCM_READ_METADATA.wrapping_sub(4),
+    ]);
+    for op in ops {
+        let scm = SCM_HCALLS.iter().any(|&(o, _)| o == op);
+        for profile in [Profile::Qemu, Profile::Papr] {
+            // Arguments that succeed for most calls: device 0, 8 bytes at 0,
+            // the whole device, scope DRC.
+            let regs: Regs = match op {
+                H_SCM_UNBIND_ALL => [H_UNBIND_SCOPE_DRC, D0, 0, 0, 0, 0, 0, 0, 0],
+                H_SCM_BIND_MEM => [D0, 0, 4, u64::MAX, 0, 0, 0, 0, 0],
+                H_SCM_QUERY_LOGICAL_MEM_BINDING => [2 * G, 0, 0, 0, 0, 0, 0, 0, 0],
+                _ => [D0, 0, 8, 8, 0, 0, 0, 0, 0],
+            };
+            let mut by_regs = regs;
+            let mut answer = None;
+            with_machine(profile, |m| answer = m.handle(op, &mut by_regs));
+            assert_eq!(answer.is_some(), scm, "opcode {op:#x}");
+            if let Some(req) = Request::decode(op, &regs) {
+                let mut typed = None;
+                with_machine(profile, |m| typed = Some(m.call(req)));
+                let typed = typed.unwrap();
+                assert_eq!(answer, Some(typed.status), "opcode {op:#x}");
+                let mut want = regs;
+                typed.out.apply(&mut want);
+                assert_eq!(by_regs, want, "opcode {op:#x}");
+            } else {
+                assert_eq!(by_regs, regs, "opcode {op:#x}: registers untouched");
+            }
+        }
+    }
+}
