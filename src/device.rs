@@ -819,7 +819,7 @@ impl<L: LabelStore> Device<L> {
     /// empty table with no bind fault armed: one step, H_SUCCESS. So is
     /// every valid QEMU-profile request. `None` for anything else, which
     /// [`bind_mem_steps`](Self::bind_mem_steps) answers (the same for these
-    /// too: tests `bind_at_once_*`).
+    /// too: `test_bind_at_once_answers_as_the_steps`).
     #[inline(always)]
     pub(crate) fn bind_mem_at_once<H: Host + ?Sized>(
         &mut self,

@@ -173,11 +173,12 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         // The SCM opcodes are the multiples of 4 in [0x3E4, 0x44C]: rotating
         // the distance from the first right by 2 maps them to 0..=26 and
         // every other opcode, a misaligned one too, past the table, so one
-        // compare rejects most of a guest's hcalls. The handler is reached
-        // through a table of function pointers (a jump, not a call: no frame
-        // here), one non-inlined function per hcall, so each call pays only
-        // its own handler's register saves; it reads its inputs first and
-        // writes its outputs straight into `regs`.
+        // compare rejects most of a guest's hcalls. The handler is called
+        // through a table of function pointers (one indirect call, where a
+        // `match` cost a jump table and a call), one non-inlined function
+        // per hcall, so each call pays only its own handler's register
+        // saves; it reads its inputs first and writes its outputs straight
+        // into `regs`.
         let i = opcode.wrapping_sub(H_SCM_READ_METADATA).rotate_right(2);
         if i < HANDLERS_LEN as u64 {
             Self::HANDLERS[i as usize](self, regs)
