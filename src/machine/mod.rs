@@ -249,8 +249,15 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// `uint32_t drc_index = args[0]` does, `papr` at all 64.
     #[inline(always)]
     pub fn slot_of(&self, drc: u64) -> Option<u32> {
-        let slot = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        let slot = self.slot_index(drc);
         (slot < u64::from(self.slot_count)).then_some(slot as u32)
+    }
+
+    /// The slot `drc` would name, unchecked: the table's bounds check
+    /// ([`SlotTable::with_index`]) is the compare.
+    #[inline(always)]
+    fn slot_index(&self, drc: u64) -> u64 {
+        (drc & self.drc_mask).wrapping_sub(self.drc_base)
     }
 
     /// Runs a handler on the device `drc` names; an unknown index, a
@@ -263,7 +270,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         drc: u64,
         f: impl FnOnce(&mut Device<S::Label>) -> ReturnCode,
     ) -> Option<ReturnCode> {
-        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        let index = self.slot_index(drc);
         Some(self.slots.with_index(index, f).unwrap_or(H_PARAMETER))
     }
 
@@ -309,7 +316,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     fn bind_mem<F: Frame>(&self, f: &mut F) -> Option<ReturnCode> {
         let [drc, start, count, target, token, ..] = *f.input();
         let ctx = self.ctx();
-        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        let index = self.slot_index(drc);
         // Linux's whole-device bind here; every other request (and a bad
         // DRC) a jump away, so this path holds no call.
         let done = self.slots.with_index(index, |d| {
@@ -429,7 +436,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// saved on this path (Linux's, at every driver removal).
     #[inline(never)]
     fn unbind_index(&self, drc: u64) -> Option<u64> {
-        let index = (drc & self.drc_mask).wrapping_sub(self.drc_base);
+        let index = self.slot_index(drc);
         let ctx = self.ctx();
         self.slots.with_index(index, |d| {
             let n = d.unbind_all(ctx);
