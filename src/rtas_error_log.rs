@@ -186,10 +186,66 @@ impl HotplugEvent {
 /// slot, which is more than a guest that drains its events can leave.
 pub const EVENT_QUEUE_LEN: usize = 2 * crate::drc::MAX_SLOTS as usize;
 
-/// The queue is full (the guest has not been draining its events).
+/// The event queue is full (the guest has not been draining its events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("events: the queue holds {EVENT_QUEUE_LEN} events the guest has not collected")]
+#[error("events: the queue is full of events the guest has not collected")]
 pub struct QueueFull;
+
+/// The queue PMEM hot-plug events go to: papr-scm's own [`EventQueue`], or
+/// the VMM's, which already holds its EPOW and CPU/LMB hot-plug events.
+///
+/// `check-exception` hands out one queue's events oldest first, whatever
+/// their class, with one PLID counter; with two queues the guest would see
+/// two orders and two PLID sequences. A VMM that has a queue of its own
+/// (QEMU's `pending_events`) implements this trait on a small value that
+/// forwards to it (QEMU: `spapr_hotplug_req_add_by_index` /
+/// `_remove_by_index`), encodes and stamps the event itself, raises its
+/// interrupt, and answers `check-exception` and `event-scan` itself:
+/// [`Machine::rtas`](crate::machine::Machine::rtas) answers them only when
+/// [`queue`](Self::queue) gives it papr-scm's own queue.
+pub trait EventSink {
+    /// Queues an event for `drc`, stamped `time` (the host's
+    /// [`EventSignal::guest_time`](crate::host::EventSignal::guest_time)),
+    /// or refuses it when the queue is full.
+    fn push(
+        &mut self,
+        action: HotplugAction,
+        drc: DrcIndex,
+        time: RtcTime,
+    ) -> Result<(), QueueFull>;
+
+    /// Drops the queued events naming `drc` (an unplug of a connector the
+    /// guest never acquired: its add event must not reach the guest after
+    /// the device left); the number dropped.
+    fn withdraw(&mut self, drc: DrcIndex) -> usize;
+
+    /// papr-scm's own queue, when this sink is one: then the machine
+    /// answers `check-exception` and `event-scan` from it and pulses the
+    /// host's [`EventSignal`](crate::host::EventSignal) for its events. The
+    /// default, for a VMM's queue, is `None`: the VMM answers and signals.
+    fn queue(&mut self) -> Option<&mut EventQueue> {
+        None
+    }
+}
+
+impl EventSink for EventQueue {
+    fn push(
+        &mut self,
+        action: HotplugAction,
+        drc: DrcIndex,
+        time: RtcTime,
+    ) -> Result<(), QueueFull> {
+        EventQueue::push(self, action, drc, time).map(|_| ())
+    }
+
+    fn withdraw(&mut self, drc: DrcIndex) -> usize {
+        self.remove_drc(drc)
+    }
+
+    fn queue(&mut self) -> Option<&mut EventQueue> {
+        Some(self)
+    }
+}
 
 /// Pending PMEM hotplug events, oldest first, with QEMU's `check-exception`
 /// semantics. A plain value owned by the VMM (no heap; RTAS calls are
@@ -307,17 +363,6 @@ impl EventQueue {
         self.events[(self.head + self.len) % EVENT_QUEUE_LEN] = Some(ev);
         self.len += 1;
         Ok(ev)
-    }
-
-    /// Takes back the newest event and its PLID (a plug the slot table
-    /// refused after the event was queued).
-    pub(crate) fn unpush(&mut self) {
-        if self.len == 0 {
-            return;
-        }
-        self.len -= 1;
-        self.events[(self.head + self.len) % EVENT_QUEUE_LEN] = None;
-        self.next_plid = self.next_plid.wrapping_sub(1);
     }
 
     /// The queued events, oldest first.

@@ -761,7 +761,7 @@ fn run_action(
                 .unplug(*slot, &mut r.events)
                 .map_err(|e| format!("bridge: unplug: {e}"))?
             {
-                Unplug::Requested(_) => eprintln!("bridge: unplug of slot {slot} requested"),
+                Unplug::Requested => eprintln!("bridge: unplug of slot {slot} requested"),
                 Unplug::Released(rel) => {
                     let _ = r.planner.unplug(rel.device.spec());
                     eprintln!("bridge: slot {slot} released at once");

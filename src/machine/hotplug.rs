@@ -5,13 +5,14 @@
 //! which the guest takes part (QEMU `spapr_drc.c`, `spapr_events.c`).
 //!
 //! Plug puts a validated device into a free slot with an UNUSABLE
-//! connector and queues an add event; the guest acquires the connector
-//! (`get-sensor-state`, `set-indicator` allocation and isolation), walks the
-//! node with `ibm,configure-connector` and probes. Unplug marks the device
-//! and queues a remove event; the device leaves only when the guest gives
-//! the connector back (ISOLATE, then allocation UNUSABLE), and the VMM gets
-//! it back as [`Released`]. Every RTAS answer is a status word in `rets[0]`;
-//! no call allocates.
+//! connector and hands an add event to the event sink (papr-scm's own
+//! [`EventQueue`] or the VMM's queue, [`EventSink`]); the guest acquires the
+//! connector (`get-sensor-state`, `set-indicator` allocation and isolation),
+//! walks the node with `ibm,configure-connector` and probes. Unplug marks
+//! the device and hands over a remove event; the device leaves only when
+//! the guest gives the connector back (ISOLATE, then allocation UNUSABLE),
+//! and the VMM gets it back as [`Released`]. Every RTAS answer is a status
+//! word in `rets[0]`; no call allocates.
 
 use thiserror::Error;
 
@@ -23,9 +24,7 @@ use crate::host::{GuestMemory, Host};
 use crate::label::LabelStore;
 use crate::pmemory::PmemoryNode;
 use crate::rtas::*;
-use crate::rtas_error_log::{
-    EventQueue, HotplugAction, HotplugEvent, QueueFull, HOTPLUG_EVENT_LEN,
-};
+use crate::rtas_error_log::{EventQueue, EventSink, HotplugAction, QueueFull, HOTPLUG_EVENT_LEN};
 
 use super::slots::InsertErrorKind;
 
@@ -96,12 +95,13 @@ pub enum PlugError<L> {
         /// The device, untouched.
         device: Device<L>,
     },
-    /// The event queue is full.
+    /// The event sink refused the add event; the device was taken back
+    /// out of its slot.
     #[error("slot {slot}: {source}")]
     Events {
         /// The slot.
         slot: u32,
-        /// The queue's error.
+        /// The sink's error.
         source: QueueFull,
         /// The device, untouched.
         device: Device<L>,
@@ -147,12 +147,12 @@ pub enum UnplugError {
         /// The slot.
         slot: u32,
     },
-    /// The event queue is full.
+    /// The event sink refused the remove event; nothing changed.
     #[error("slot {slot}: {source}")]
     Events {
         /// The slot.
         slot: u32,
-        /// The queue's error.
+        /// The sink's error.
         source: QueueFull,
     },
 }
@@ -165,8 +165,9 @@ pub enum Unplug<L> {
     /// (its queued add event is dropped).
     Released(Released<L>),
     /// A remove event is queued; the device leaves when the guest releases
-    /// the connector ([`RtasEffect::Released`]).
-    Requested(HotplugEvent),
+    /// the connector ([`RtasEffect::Released`]). (A VMM's queue numbers its
+    /// own events, so no event is returned: read it from the queue.)
+    Requested,
 }
 
 /// The guest's work area, reached through the host's guest memory.
@@ -190,17 +191,19 @@ fn word(rets: &mut [u32], i: usize, v: u32) {
 
 impl<S: SlotTable, H: Host> Machine<S, H> {
     /// Hot-plugs `device` into its slot (`spec().slot`) with an UNUSABLE
-    /// connector, queues an add event on `events` and pulses its source
-    /// (QEMU `spapr_memory_plug` → `spapr_hotplug_req_add_by_index`). The
-    /// device should come from the same `Planner` as the others, so its
-    /// address and slot are free. Cold-plugged devices go into the slot
-    /// table before the machine is made and raise no event.
+    /// connector and hands an add event to `events` (QEMU
+    /// `spapr_memory_plug` → `spapr_hotplug_req_add_by_index`); with
+    /// papr-scm's own [`EventQueue`] the host pulses its source, a VMM's
+    /// queue signals itself. The device should come from the same `Planner`
+    /// as the others, so its address and slot are free. Cold-plugged
+    /// devices go into the slot table before the machine is made and raise
+    /// no event.
     #[allow(clippy::result_large_err)] // the device comes back by value
-    pub fn plug(
+    pub fn plug<E: EventSink + ?Sized>(
         &self,
         mut device: Device<S::Label>,
-        events: &mut EventQueue,
-    ) -> Result<HotplugEvent, PlugError<S::Label>> {
+        events: &mut E,
+    ) -> Result<(), PlugError<S::Label>> {
         let slot = device.spec().slot;
         if device.spec().flush == FlushMode::Hcall && !self.host.flushes_data() {
             return Err(PlugError::NoFlushExecutor { slot, device });
@@ -213,49 +216,58 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             });
         }
         let drc = device.spec().drc;
-        // The event first: a full queue refuses before anything changes,
-        // and a slot that refuses the device takes the event back.
-        let ev = match events.push(HotplugAction::Add, drc, self.host.guest_time()) {
-            Ok(ev) => ev,
-            Err(source) => {
-                return Err(PlugError::Events {
-                    slot,
-                    source,
-                    device,
-                })
-            }
-        };
         let before = *device.connector();
         *device.connector_mut() = crate::drc::Connector::hot_plugged();
         if let Err((kind, mut device)) = self.slots.put(device) {
-            events.unpush();
             *device.connector_mut() = before;
             return Err(PlugError::Slot { slot, kind, device });
         }
+        // The device first, then its event: a VMM's queue cannot take an
+        // event back, so a refused event takes the device back instead. The
+        // guest cannot have used it: nothing announced it.
+        if let Err(source) = events.push(HotplugAction::Add, drc, self.host.guest_time()) {
+            let Some(mut device) = self.slots.take(slot) else {
+                // A concurrent unplug released the device already (its
+                // connector was UNUSABLE) and handed it to the VMM.
+                return Ok(());
+            };
+            *device.connector_mut() = before;
+            return Err(PlugError::Events {
+                slot,
+                source,
+                device,
+            });
+        }
         self.reindex();
-        self.host.pulse(events.source());
-        Ok(ev)
+        if let Some(queue) = events.queue() {
+            self.host.pulse(queue.source());
+        }
+        Ok(())
     }
 
-    /// Asks the guest to give up the device in `slot`: marks it and queues
-    /// a remove event. If the guest never acquired the connector, the
-    /// device leaves at once. QEMU refuses every NVDIMM unplug on pseries;
-    /// this is the PAPR path that Linux's `dlpar_hp_pmem` implements.
-    pub fn unplug(
+    /// Asks the guest to give up the device in `slot`: marks it and hands
+    /// a remove event to `events` (pulsed as for [`plug`](Self::plug)). If
+    /// the guest never acquired the connector, the device leaves at once
+    /// and its queued add event is withdrawn. QEMU refuses every NVDIMM
+    /// unplug on pseries; this is the PAPR path that Linux's
+    /// `dlpar_hp_pmem` implements.
+    pub fn unplug<E: EventSink + ?Sized>(
         &self,
         slot: u32,
-        events: &mut EventQueue,
+        events: &mut E,
     ) -> Result<Unplug<S::Label>, UnplugError> {
-        let full = events.len() == crate::rtas_error_log::EVENT_QUEUE_LEN;
+        let time = self.host.guest_time();
         let asked = self.slots.with_slot(slot, |d| {
             if d.connector().unplug_requested() {
                 return Err(UnplugError::InProgress { slot });
             }
-            if full && d.connector().drc_state() != crate::drc::DrcState::Unusable {
-                return Err(UnplugError::Events {
-                    slot,
-                    source: QueueFull,
-                });
+            if d.connector().drc_state() != crate::drc::DrcState::Unusable {
+                // The event first, under the device's lock: a sink that
+                // refuses it leaves the device as it was.
+                let drc = d.spec().drc;
+                events
+                    .push(HotplugAction::Remove, drc, time)
+                    .map_err(|source| UnplugError::Events { slot, source })?;
             }
             Ok(d.connector_mut().request_unplug())
         });
@@ -264,19 +276,17 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             Some(Err(e)) => Err(e),
             Some(Ok(true)) => {
                 if let Some(drc) = DrcIndex::pmem(slot) {
-                    events.remove_drc(drc);
+                    events.withdraw(drc);
                 }
                 self.release(slot)
                     .map(Unplug::Released)
                     .ok_or(UnplugError::Empty { slot })
             }
             Some(Ok(false)) => {
-                let drc = DrcIndex::pmem(slot).ok_or(UnplugError::Empty { slot })?;
-                let ev = events
-                    .push(HotplugAction::Remove, drc, self.host.guest_time())
-                    .map_err(|source| UnplugError::Events { slot, source })?;
-                self.host.pulse(events.source());
-                Ok(Unplug::Requested(ev))
+                if let Some(queue) = events.queue() {
+                    self.host.pulse(queue.source());
+                }
+                Ok(Unplug::Requested)
             }
         }
     }
@@ -311,7 +321,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// The connectors at a machine reset or CAS (`spapr_drc_reset`): a
     /// device whose unplug was pending leaves (handed to `released`), every
     /// other one is CONFIGURED, as if cold-plugged. The VMM resets its
-    /// [`EventQueue`] too ([`EventQueue::reset`], or [`EventQueue::cas`]).
+    /// event queue too ([`EventQueue::reset`], or [`EventQueue::cas`]).
     pub fn reset_connectors(&self, mut released: impl FnMut(Released<S::Label>)) {
         for slot in 0..self.slot_count {
             if self.slots.with_slot(slot, |d| d.connector_mut().reset()) == Some(DrcEffect::Release)
@@ -327,23 +337,25 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// `args` and `rets` are the call's argument and return words
     /// ([`RtasArgs::split`]). Returns `None`, with `rets` untouched, when
     /// the call is not papr-scm's: a connector of another type (CPU, LMB,
-    /// PHB), a sensor it does not own, or a `check-exception` with no PMEM
-    /// event for the mask, so the VMM answers it from its own DRCs or
-    /// queue. Work areas and event buffers are real addresses, reached
-    /// through the host's [`GuestMemory`].
-    pub fn rtas(
+    /// PHB), a sensor it does not own, a `check-exception` with no PMEM
+    /// event for the mask, or `check-exception` and `event-scan` when
+    /// `events` is the VMM's queue ([`EventSink::queue`] is `None`), so the
+    /// VMM answers it from its own DRCs or queue. Work areas and event
+    /// buffers are real addresses, reached through the host's
+    /// [`GuestMemory`].
+    pub fn rtas<E: EventSink + ?Sized>(
         &self,
         service: RtasService,
         args: &[u32],
         rets: &mut [u32],
-        events: &mut EventQueue,
+        events: &mut E,
     ) -> Option<RtasEffect<S::Label>> {
         match service {
             RtasService::SetIndicator => self.rtas_set_indicator(args, rets),
             RtasService::GetSensorState => self.rtas_get_sensor_state(args, rets),
             RtasService::IbmConfigureConnector => self.rtas_configure_connector(args, rets),
-            RtasService::CheckException => self.rtas_check_exception(args, rets, events),
-            RtasService::EventScan => self.rtas_event_scan(args, rets, events),
+            RtasService::CheckException => self.rtas_check_exception(args, rets, events.queue()?),
+            RtasService::EventScan => self.rtas_event_scan(args, rets, events.queue()?),
         }
     }
 

@@ -21,7 +21,7 @@ use crate::drc::PMEM_DRC_BASE;
 use crate::hcall::*;
 use crate::host::{Host, NoHost};
 use crate::label::LabelStore;
-use crate::rtas_error_log::EventQueue;
+use crate::rtas_error_log::EventSink;
 
 #[cfg(feature = "std")]
 mod build;
@@ -587,15 +587,22 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// dropped (QEMU drains its workers first, `spapr_nvdimm_finish_flushes`:
     /// a VMM waits on its executor before calling this); labels are made
     /// durable; the connectors are reset (`spapr_drc_reset`: a device whose
-    /// unplug was pending leaves, handed to `released`) and `events`
-    /// emptied, back to the EPOW source until the next CAS. Health and
+    /// unplug was pending leaves, handed to `released`) and papr-scm's own
+    /// queue emptied, back to the EPOW source until the next CAS (a VMM's
+    /// queue is the VMM's to reset, [`EventSink::queue`]). Health and
     /// injected faults belong to the device and stay.
     ///
     /// A kexec is not a reset: the VMM calls nothing, the bindings survive,
     /// and the second kernel's probe meets H_OVERLAP and reuses them through
     /// H_SCM_QUERY_BLOCK_MEM_BINDING, as on PowerVM (Linux 3a855b7ac7d5).
-    pub fn reset(&self, events: &mut EventQueue, released: impl FnMut(Released<S::Label>)) {
-        events.reset();
+    pub fn reset<E: EventSink + ?Sized>(
+        &self,
+        events: &mut E,
+        released: impl FnMut(Released<S::Label>),
+    ) {
+        if let Some(queue) = events.queue() {
+            queue.reset();
+        }
         self.reset_connectors(released);
         let ctx = self.ctx();
         for slot in 0..self.slots.slot_count() {
