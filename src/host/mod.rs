@@ -100,6 +100,13 @@ pub trait FlushExecutor {
         let _ = (slot, token);
         FlushStatus::Done(true)
     }
+
+    /// papr-scm dropped its record of the flush `token` of `slot` (a reset,
+    /// a release or a restore): the guest can no longer poll it, so the
+    /// executor may forget its result.
+    fn forget_flush(&self, slot: u32, token: u64) {
+        let _ = (slot, token);
+    }
 }
 
 /// Called when the guest binds or unbinds blocks (`papr` profile only; in
@@ -196,6 +203,7 @@ mod tests {
         assert!(!h.has_memory() && !h.flushes_data());
         assert_eq!(h.start_flush(0, 1), FlushStatus::Done(true));
         assert_eq!(h.poll_flush(0, 1), FlushStatus::Done(true));
+        h.forget_flush(0, 1);
         h.bound(0, 0, 1);
         h.unbound(0, 0, 1);
         assert_eq!(h.stat(0, b"MemLife "), 100);
