@@ -6,7 +6,8 @@
 //!
 //! Guest RAM is `[0, ram)`, sparse and zero-filled. A started flush stays
 //! pending until the next call that names its token, which then completes
-//! it (with the injected result, if any).
+//! it (with the injected result, if any), unless `flush-status` lines say
+//! what the executor answered.
 
 use std::boxed::Box;
 use std::cell::RefCell;
@@ -95,14 +96,16 @@ impl GuestMemory for SparseRam {
     }
 }
 
-/// The host replay uses: sparse RAM, flushes that complete when polled,
-/// the clock `time` lines set.
+/// The host replay uses: sparse RAM, flushes that complete when polled
+/// (or as `flush-status` lines say), the clock `time` lines set.
 #[derive(Debug, Default)]
 pub struct ReplayHost {
     /// Guest RAM.
     pub ram: SparseRam,
     /// The guest's time of day, for hotplug event stamps.
     pub clock: std::cell::Cell<RtcTime>,
+    /// The executor's recorded answers, oldest first: `(slot, token, status)`.
+    pub flushes: RefCell<std::collections::VecDeque<(u32, u64, FlushStatus)>>,
 }
 
 impl ReplayHost {
@@ -111,6 +114,7 @@ impl ReplayHost {
         ReplayHost {
             ram,
             clock: Default::default(),
+            flushes: Default::default(),
         }
     }
 }
@@ -127,14 +131,33 @@ impl GuestMemory for ReplayHost {
     }
 }
 
+impl ReplayHost {
+    /// The recorded answer for flush `token` of `slot`, if it is next.
+    fn recorded(&self, slot: u32, token: u64) -> Option<FlushStatus> {
+        let mut q = self.flushes.borrow_mut();
+        match q.front() {
+            Some(&(s, t, status)) if (s, t) == (slot, token) => {
+                q.pop_front();
+                Some(status)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl FlushExecutor for ReplayHost {
     // Replay completes flushes by itself; there is no data to sync.
     fn flushes_data(&self) -> bool {
         true
     }
 
-    fn start_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
-        FlushStatus::Pending
+    fn start_flush(&self, slot: u32, token: u64) -> FlushStatus {
+        self.recorded(slot, token).unwrap_or(FlushStatus::Pending)
+    }
+
+    fn poll_flush(&self, slot: u32, token: u64) -> FlushStatus {
+        self.recorded(slot, token)
+            .unwrap_or(FlushStatus::Done(true))
     }
 }
 
@@ -302,6 +325,16 @@ pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
             Directive::Time(t) => {
                 m.host().clock.set(*t);
             }
+            Directive::FlushStatus {
+                slot,
+                token,
+                status,
+            } => {
+                m.host()
+                    .flushes
+                    .borrow_mut()
+                    .push_back((*slot, *token, *status));
+            }
             Directive::Label {
                 slot,
                 offset,
@@ -424,6 +457,7 @@ pub fn inject<S: crate::machine::SlotTable, H: crate::host::Host>(
 ) -> Option<()> {
     m.with_device(slot, |d| match what {
         Injection::Health(b) => d.inject_health(b),
+        Injection::HealthClear(b) => d.clear_health(b),
         Injection::FlushResult(c) => d.faults_mut().flush_result = Some(c),
         Injection::FlushHold(k) => d.faults_mut().flush_hold = k,
         Injection::FlushOrder(c) => d.faults_mut().flush_order = c,
@@ -465,6 +499,38 @@ mod tests {
         assert_eq!(r.calls, 2);
         assert_eq!(r.mismatches.len(), 1);
         assert!(r.mismatches[0].starts_with("line 4: H_SCM_HEALTH: expected H_P2, got H_SUCCESS"));
+    }
+
+    /// `flush-status` lines stand in for a VMM's executor, whose flushes
+    /// complete when they do; `health-clear` clears the SHUTDOWN_DIRTY the
+    /// failed flush set.
+    #[test]
+    fn test_replay_recorded_flush_answers_and_health_clear() {
+        let t = Transcript::parse(
+            "machine ram=2G maxmem=8G slots=4\n\
+             nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e type=spapr-nvdimm\n\
+             flush-status slot=0 token=0x1 done\n\
+             call H_SCM_FLUSH 0x90000000 0 -> H_SUCCESS\n\
+             call H_SCM_FLUSH 0x90000000 0 -> H_LONG_BUSY_ORDER_10_MSEC r4=0x2\n\
+             flush-status slot=0 token=0x2 pending\n\
+             call H_SCM_FLUSH 0x90000000 0x2 -> H_LONG_BUSY_ORDER_10_MSEC r4=0x2\n\
+             flush-status slot=0 token=0x2 failed\n\
+             call H_SCM_FLUSH 0x90000000 0x2 -> H_HARDWARE\n\
+             inject slot=0 health-clear=0x4000000000000000\n\
+             call H_SCM_HEALTH 0x90000000 -> H_SUCCESS r4=0x0\n",
+        )
+        .unwrap();
+        let r = replay(&t).unwrap();
+        assert_eq!((r.calls, r.mismatches.len()), (5, 0), "{:?}", r.mismatches);
+        // Without the lines, the same calls answer as replay's own executor.
+        let plain: String = t
+            .lines
+            .iter()
+            .filter(|(_, d)| !matches!(d, Directive::FlushStatus { .. }))
+            .map(|(_, d)| std::format!("{d}\n"))
+            .collect();
+        let r = replay(&Transcript::parse(&plain).unwrap()).unwrap();
+        assert_eq!(r.mismatches.len(), 3, "{:?}", r.mismatches);
     }
 
     #[test]

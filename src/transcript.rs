@@ -12,6 +12,7 @@
 //! expect-mem 0x1000 5343...     # bytes checked after the last call
 //! inject slot=0 health=0x4000000000000000
 //! inject slot=0 flush=H_HARDWARE
+//! flush-status slot=0 token=0x1 done   # the VMM's executor's next answer
 //! ```
 //!
 //! `#` starts a comment. Sizes take K/M/G/T (×1024) and `a+b` sums; numbers
@@ -23,8 +24,13 @@
 //! `flush=CODE` arms a result for the next flush to *start* (QEMU computes a
 //! request's result in the worker submitted at start): a flush already
 //! pending keeps the executor's result, so `call FLUSH 0`, `inject`, `poll`
-//! succeeds and `inject`, `call FLUSH 0`, `poll` fails with CODE. The same
-//! parser
+//! succeeds and `inject`, `call FLUSH 0`, `poll` fails with CODE.
+//!
+//! A `flush-status` line records what a VMM's flush executor answered
+//! (`pending`, `done` or `failed`) to the next start or poll of that flush,
+//! so a trace from a VMM whose flushes take their own time replays; without
+//! one, replay's executor leaves a started flush pending and completes it
+//! at the first poll. The same parser
 //! serves `replay`, `dtb`, the demo's `--config` and the guest model's
 //! `--trace`; [`Directive`]'s `Display` writes lines it reads back.
 
@@ -40,6 +46,7 @@ use crate::config::{
 };
 use crate::device::StatsMode;
 use crate::hcall::{hcall_by_name, hcall_name, HealthBits, Regs, ReturnCode};
+use crate::host::FlushStatus;
 use crate::rtas::RtasService;
 use crate::rtas_error_log::RtcTime;
 
@@ -58,6 +65,8 @@ pub struct ParseError {
 pub enum Injection {
     /// `health=BITS`: OR bits into the device health.
     Health(HealthBits),
+    /// `health-clear=BITS`: clear bits of the device health.
+    HealthClear(HealthBits),
     /// `flush=CODE`: the next flush to start completes with this status.
     FlushResult(ReturnCode),
     /// `flush-hold=K`: new flushes stay pending for K polls.
@@ -165,6 +174,17 @@ pub enum Directive {
     /// ([`MachineState::encode`](crate::machine::MachineState::encode)), as
     /// on a migration's destination.
     Restore(Vec<u8>),
+    /// `flush-status slot=N token=T pending|done|failed`: the VMM's flush
+    /// executor answers this to the next start or poll of flush `token` of
+    /// `slot`.
+    FlushStatus {
+        /// Slot.
+        slot: u32,
+        /// The flush request's token.
+        token: u64,
+        /// The executor's answer.
+        status: FlushStatus,
+    },
 }
 
 /// A parsed transcript: directives with their line numbers.
@@ -474,6 +494,7 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
             [hex] => Directive::Restore(parse_hex(hex)?),
             _ => return Err("restore takes HEXBYTES (an encoded snapshot)".to_string()),
         },
+        "flush-status" => parse_flush_status(&rest)?,
         other => return Err(alloc::format!("unknown directive '{other}'")),
     }))
 }
@@ -630,6 +651,30 @@ fn parse_call(words: &[&str]) -> Result<Directive, String> {
     })
 }
 
+fn parse_flush_status(words: &[&str]) -> Result<Directive, String> {
+    const USAGE: &str = "flush-status takes slot=N token=T pending|done|failed";
+    let [a, b, status] = words[..] else {
+        return Err(USAGE.to_string());
+    };
+    let [("slot", slot), ("token", token)] = key_values(&[a, b])?[..] else {
+        return Err(USAGE.to_string());
+    };
+    Ok(Directive::FlushStatus {
+        slot: field("slot", parse_u32(slot))?,
+        token: field("token", parse_num(token))?,
+        status: match status {
+            "pending" => FlushStatus::Pending,
+            "done" => FlushStatus::Done(true),
+            "failed" => FlushStatus::Done(false),
+            _ => {
+                return Err(alloc::format!(
+                    "flush-status: '{status}' is not pending, done or failed"
+                ))
+            }
+        },
+    })
+}
+
 fn parse_inject(words: &[&str]) -> Result<Directive, String> {
     let kv = key_values(words)?;
     let [("slot", slot), (k, v)] = kv[..] else {
@@ -638,6 +683,9 @@ fn parse_inject(words: &[&str]) -> Result<Directive, String> {
     let slot = field("slot", parse_u32(slot))?;
     let what = match k {
         "health" => Injection::Health(HealthBits::from_bits_retain(field(k, parse_num(v))?)),
+        "health-clear" => {
+            Injection::HealthClear(HealthBits::from_bits_retain(field(k, parse_num(v))?))
+        }
         "flush" => Injection::FlushResult(field(k, parse_code(v))?),
         "flush-hold" => Injection::FlushHold(field(k, parse_u32(v))?),
         "flush-order" => {
@@ -941,6 +989,19 @@ impl fmt::Display for Directive {
             ),
             Directive::Reset => f.write_str("reset"),
             Directive::Restore(bytes) => write!(f, "restore {}", Hex(bytes)),
+            Directive::FlushStatus {
+                slot,
+                token,
+                status,
+            } => write!(
+                f,
+                "flush-status slot={slot} token={token:#x} {}",
+                match status {
+                    FlushStatus::Pending => "pending",
+                    FlushStatus::Done(true) => "done",
+                    FlushStatus::Done(false) => "failed",
+                }
+            ),
             Directive::Cas { hotplug_events } => write!(
                 f,
                 "cas hotplug-events={}",
@@ -950,6 +1011,7 @@ impl fmt::Display for Directive {
                 write!(f, "inject slot={slot} ")?;
                 match what {
                     Injection::Health(b) => write!(f, "health={:#x}", b.bits()),
+                    Injection::HealthClear(b) => write!(f, "health-clear={:#x}", b.bits()),
                     Injection::FlushResult(c) => write!(f, "flush={c}"),
                     Injection::FlushHold(k) => write!(f, "flush-hold={k}"),
                     Injection::FlushOrder(c) => write!(f, "flush-order={c}"),
@@ -1091,6 +1153,9 @@ mod tests {
              inject slot=1 stats=authority\n\
              inject slot=1 flush-order=H_LONG_BUSY_ORDER_1_SEC\n\
              inject slot=1 bound=all\n\
+             inject slot=1 health-clear=0x4000000000000000\n\
+             flush-status slot=1 token=0x2 pending\n\
+             flush-status slot=1 token=0x2 failed\n\
              reset\n\
              restore 5053434d534e4150\n";
         let t = Transcript::parse(text).unwrap();
