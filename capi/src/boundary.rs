@@ -10,7 +10,7 @@ use core::cell::RefCell;
 use core::fmt::Write as _;
 use std::string::String;
 
-use crate::error::Error;
+use crate::error::{Error, PtrError};
 use crate::papr_scm_machine;
 use crate::types::papr_scm_result;
 
@@ -83,12 +83,12 @@ pub(crate) fn fail(e: &Error) -> papr_scm_result {
 ///
 /// A non-NULL `p` points at a `T` that stays valid, and is not written
 /// through another pointer, for `'a`.
-pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T, Error> {
+pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T, PtrError> {
     if p.is_null() {
-        return Err(Error::Null(name));
+        return Err(PtrError::Null(name));
     }
     if !p.is_aligned() {
-        return Err(Error::Misaligned(name));
+        return Err(PtrError::Misaligned(name));
     }
     // SAFETY: non-NULL and aligned; the caller guarantees the rest.
     Ok(unsafe { &*p })
@@ -99,12 +99,12 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T
 /// # Safety
 ///
 /// A non-NULL `p` points at a `T` that nothing else reads or writes for `'a`.
-pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T, Error> {
+pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T, PtrError> {
     if p.is_null() {
-        return Err(Error::Null(name));
+        return Err(PtrError::Null(name));
     }
     if !p.is_aligned() {
-        return Err(Error::Misaligned(name));
+        return Err(PtrError::Misaligned(name));
     }
     // SAFETY: non-NULL and aligned; the caller guarantees exclusivity.
     Ok(unsafe { &mut *p })
@@ -121,18 +121,18 @@ pub(crate) unsafe fn slice<'a, T>(
     p: *const T,
     len: usize,
     name: &'static str,
-) -> Result<&'a [T], Error> {
+) -> Result<&'a [T], PtrError> {
     if len == 0 {
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Error::Null(name));
+        return Err(PtrError::Null(name));
     }
     if !p.is_aligned() {
-        return Err(Error::Misaligned(name));
+        return Err(PtrError::Misaligned(name));
     }
     if len > isize::MAX as usize / core::mem::size_of::<T>().max(1) {
-        return Err(Error::TooLong { name, len });
+        return Err(PtrError::TooLong { name, len });
     }
     // SAFETY: non-NULL, aligned, a length whose byte size fits isize; the
     // caller guarantees the memory.
@@ -149,18 +149,18 @@ pub(crate) unsafe fn slice_mut<'a, T>(
     p: *mut T,
     len: usize,
     name: &'static str,
-) -> Result<&'a mut [T], Error> {
+) -> Result<&'a mut [T], PtrError> {
     if len == 0 {
         return Ok(&mut []);
     }
     if p.is_null() {
-        return Err(Error::Null(name));
+        return Err(PtrError::Null(name));
     }
     if !p.is_aligned() {
-        return Err(Error::Misaligned(name));
+        return Err(PtrError::Misaligned(name));
     }
     if len > isize::MAX as usize / core::mem::size_of::<T>().max(1) {
-        return Err(Error::TooLong { name, len });
+        return Err(PtrError::TooLong { name, len });
     }
     // SAFETY: as in `slice`, with exclusivity guaranteed by the caller.
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })

@@ -12,13 +12,14 @@ use papr_scm::machine::{RestoreError, SnapshotError, UnplugError};
 
 use crate::types::papr_scm_result::{self, *};
 
-/// A failed call.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
-    /// A NULL pointer argument.
+/// A pointer argument that cannot be used: small and `Copy`, so the
+/// checks on the hcall path build no large value and drop nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PtrError {
+    /// NULL.
     #[error("{0}: is NULL")]
     Null(&'static str),
-    /// A pointer not aligned for its type.
+    /// Not aligned for its type.
     #[error("{0}: is not aligned for its type")]
     Misaligned(&'static str),
     /// A length whose byte size does not fit the address space.
@@ -29,6 +30,14 @@ pub(crate) enum Error {
         /// Its length.
         len: usize,
     },
+}
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// A pointer argument that cannot be used.
+    #[error(transparent)]
+    Ptr(#[from] PtrError),
     /// A value out of its range: `field` says which (with the slot), `rule`
     /// what it must be.
     #[error("{field}: {rule}")]
@@ -119,8 +128,12 @@ impl Error {
     /// The result code for this error.
     pub(crate) fn code(&self) -> papr_scm_result {
         match self {
-            Error::Null(_) | Error::Misaligned(_) | Error::NoCallback(_) => PAPR_SCM_NULL_PARAMETER,
-            Error::TooLong { .. } | Error::Invalid { .. } => PAPR_SCM_INVALID_ARGUMENT,
+            Error::Ptr(PtrError::Null(_) | PtrError::Misaligned(_)) | Error::NoCallback(_) => {
+                PAPR_SCM_NULL_PARAMETER
+            }
+            Error::Ptr(PtrError::TooLong { .. }) | Error::Invalid { .. } => {
+                PAPR_SCM_INVALID_ARGUMENT
+            }
             Error::Machine(_) | Error::Device { .. } | Error::NoFlushExecutor(_) => PAPR_SCM_CONFIG,
             Error::PlugSlot { .. } | Error::Empty(_) => PAPR_SCM_SLOT,
             Error::Unplug(UnplugError::Events { .. })
@@ -132,6 +145,11 @@ impl Error {
             Error::Trace { .. } | Error::TraceLabel { .. } => PAPR_SCM_IO,
             Error::Broken => PAPR_SCM_PANIC,
         }
+    }
+
+    /// A NULL argument named `name`.
+    pub(crate) fn null(name: &'static str) -> Self {
+        Error::Ptr(PtrError::Null(name))
     }
 
     /// A value out of range: `field: rule`.

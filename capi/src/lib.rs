@@ -182,10 +182,24 @@ impl papr_scm_machine {
     }
 
     /// An hcall with a trace open (or a broken machine): under the machine
-    /// lock, with what it touched recorded.
+    /// lock, with what it touched recorded. `papr_scm_hcall`'s answer.
     #[cold]
     #[inline(never)]
-    fn hcall_slow(&self, opcode: u64, regs: &mut Regs) -> Result<Option<ReturnCode>, Error> {
+    fn hcall_slow(&self, opcode: u64, regs: &mut Regs, ret: &mut i64) -> bool {
+        match self.hcall_traced(opcode, regs) {
+            Ok(Some(rc)) => {
+                *ret = rc.0;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                fail(&e);
+                false
+            }
+        }
+    }
+
+    fn hcall_traced(&self, opcode: u64, regs: &mut Regs) -> Result<Option<ReturnCode>, Error> {
         self.check()?;
         let host = self.machine.host();
         let mut vmm = self.lock();
@@ -640,34 +654,27 @@ pub unsafe extern "C" fn papr_scm_hcall(
     ret: *mut i64,
 ) -> bool {
     ffi_fn!(m, false, {
-        // SAFETY: the caller's contract for `m`, `args` (9 words, exactly
-        // `Regs`) and `ret`.
-        let checked = unsafe {
-            (
-                arg(m, "m"),
-                arg_mut(args.cast::<Regs>(), "args"),
-                arg_mut(ret, "ret"),
-            )
+        // Each check branches to the cold `rejected`, so the path of a good
+        // call builds no error and keeps a small frame.
+        // SAFETY: the caller's contract for `m`.
+        let m = match unsafe { arg(m, "m") } {
+            Ok(m) => m,
+            Err(e) => return rejected(e),
         };
-        let (m, regs, ret) = match checked {
-            (Ok(m), Ok(regs), Ok(ret)) => (m, regs, ret),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                fail(&e);
-                return false;
-            }
+        // SAFETY: the caller's contract for `args`: 9 words, exactly `Regs`.
+        let regs = match unsafe { arg_mut(args.cast::<Regs>(), "args") } {
+            Ok(r) => r,
+            Err(e) => return rejected(e),
         };
-        let status = if m.machine.host().state.load(Ordering::Relaxed) == 0 {
-            m.machine.handle(opcode, regs)
-        } else {
-            match m.hcall_slow(opcode, regs) {
-                Ok(s) => s,
-                Err(e) => {
-                    fail(&e);
-                    return false;
-                }
-            }
+        // SAFETY: the caller's contract for `ret`.
+        let ret = match unsafe { arg_mut(ret, "ret") } {
+            Ok(r) => r,
+            Err(e) => return rejected(e),
         };
-        match status {
+        if m.machine.host().state.load(Ordering::Relaxed) != 0 {
+            return m.hcall_slow(opcode, regs, ret);
+        }
+        match m.machine.handle(opcode, regs) {
             Some(rc) => {
                 *ret = rc.0;
                 true
@@ -675,6 +682,14 @@ pub unsafe extern "C" fn papr_scm_hcall(
             None => false,
         }
     })
+}
+
+/// A bad pointer to `papr_scm_hcall`: the last error, and "not answered".
+#[cold]
+#[inline(never)]
+fn rejected(e: error::PtrError) -> bool {
+    fail(&e.into());
+    false
 }
 
 /// An RTAS call: `args` and `rets` are its words (host order, as `rtas_ld`
@@ -987,9 +1002,9 @@ pub unsafe extern "C" fn papr_scm_pmemory_node(
                 )
             };
             if name_buf.is_empty() {
-                return Err(Error::Null("name_buf"));
+                return Err(Error::null("name_buf"));
             }
-            let prop = prop.ok_or(Error::Null("prop"))?;
+            let prop = prop.ok_or(Error::null("prop"))?;
             let node = m
                 .machine
                 .with_device(slot, |d| PmemoryNode::new(d.spec()))
@@ -1049,7 +1064,7 @@ pub unsafe extern "C" fn papr_scm_trace_open(
             // SAFETY: the caller's contract for `m`.
             let m = unsafe { arg(m, "m") }?.check()?;
             if path.is_null() {
-                return Err(Error::Null("path"));
+                return Err(Error::null("path"));
             }
             // SAFETY: non-NULL, and NUL-terminated by the caller's contract.
             let path = unsafe { CStr::from_ptr(path) };

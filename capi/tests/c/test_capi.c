@@ -697,6 +697,7 @@ static void test_hotplug(const papr_scm_machine *m)
     CHECK(call(m, H_SCM_HEALTH, drc(2), 0, 0, 0, 0, r) == H_SUCCESS);
 
     /* device_del: a remove event; the device stays until the guest lets go. */
+    CHECK_ERR(papr_scm_unplug(NULL, 2, &released, &e), PAPR_SCM_NULL_PARAMETER, "m: is NULL");
     CHECK_ERR(papr_scm_unplug(m, 2, NULL, &e), PAPR_SCM_NULL_PARAMETER, "released: is NULL");
     CHECK_ERR(papr_scm_unplug(m, 2, &released, NULL), PAPR_SCM_NULL_PARAMETER, "effect: is NULL");
     vmm.queue_full = true;
@@ -814,6 +815,7 @@ static void test_health_and_node(const papr_scm_machine *m)
     char tiny[20]; /* the name has 20 characters: no room for the NUL */
     CHECK_ERR(papr_scm_pmemory_node(m, 0, tiny, sizeof(tiny), on_prop, &p), PAPR_SCM_BUFFER_TOO_SMALL,
               "name_buf: 20 bytes, 21 needed");
+    CHECK_ERR(papr_scm_pmemory_node(NULL, 0, name, sizeof(name), on_prop, &p), PAPR_SCM_NULL_PARAMETER, "m: is NULL");
     CHECK_ERR(papr_scm_pmemory_node(m, 0, NULL, 32, on_prop, &p), PAPR_SCM_NULL_PARAMETER, "name_buf: is NULL");
     CHECK_ERR(papr_scm_pmemory_node(m, 0, name, 0, on_prop, &p), PAPR_SCM_NULL_PARAMETER, "name_buf: is NULL");
     CHECK_ERR(papr_scm_pmemory_node(m, 0, name, sizeof(name), NULL, &p), PAPR_SCM_NULL_PARAMETER, "prop: is NULL");
