@@ -96,12 +96,16 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         }
     }
 
-    /// Re-indexes the devices by address. Needed only for a table without a
-    /// generation counter ([`LocalSlots`]) whose devices changed after the
-    /// machine was made; [`SharedSlots`] tells the machine itself.
+    /// Re-indexes the devices by address, whatever the table's generation
+    /// says. Needed only for a table without a generation counter
+    /// ([`LocalSlots`]) whose devices changed behind the machine's back;
+    /// [`SharedSlots`] tells the machine itself, and `plug` and a release
+    /// re-index any table.
     pub fn reindex(&self) {
+        // Forced: a table without a counter reports the same generation
+        // after a change, and the index must not take that for "fresh".
         self.index
-            .rebuild(&self.slots, self.slots.generation().wrapping_add(1));
+            .rebuild_forced(&self.slots, self.slots.generation().wrapping_add(1));
     }
 
     /// The hcall profile.
