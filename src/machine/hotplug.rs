@@ -497,6 +497,13 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         }
         let (mask, buf, len) = (args[2], args[4], args[5]);
         let bytes = events.peek(mask)?.encode(self.profile);
+        if len == 0 && self.profile == Profile::Papr {
+            // papr copies at most the guest's length: a buffer of no bytes
+            // can take nothing, and dequeuing there lost the event while
+            // the guest was told it had it. It stays queued (and the
+            // source pulsed again) for a call with a buffer.
+            return Some(self.check_exception_no_buffer(rets, events));
+        }
         // QEMU writes the whole event whatever the length (it computes the
         // cut and never uses it); papr copies at most the guest's length.
         let n = match self.profile {
@@ -516,6 +523,19 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             self.host.pulse(events.source());
         }
         Some(RtasEffect::None)
+    }
+
+    /// `check-exception` with a zero-length buffer (`papr`): a parameter
+    /// error, the event left queued.
+    #[cold]
+    fn check_exception_no_buffer(
+        &self,
+        rets: &mut [u32],
+        events: &EventQueue,
+    ) -> RtasEffect<S::Label> {
+        word(rets, 0, RTAS_OUT_PARAM_ERROR as u32);
+        self.host.pulse(events.source());
+        RtasEffect::None
     }
 
     /// `event-scan` (QEMU `event_scan`): nargs 4, nret 1. Never returns an
