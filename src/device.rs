@@ -28,6 +28,17 @@ pub const MAX_EXTENTS: usize = 16;
 /// H_LONG_BUSY_ORDER_10_MSEC with r4 = 0: the guest sleeps, then asks again.
 pub const MAX_FLUSHES: usize = 32;
 
+/// Most rounds an injected or restored fault may make the guest retry:
+/// [`Faults::bind_busy`], [`Faults::flush_hold`] and a flush record's
+/// `hold`. Linux retries H_BUSY binds without sleeping and long-busy
+/// flushes after the hinted sleep, for as long as it is told to, so a
+/// restored `u32::MAX` would hold a guest for ever.
+pub const MAX_FAULT_ROUNDS: u32 = 1024;
+
+/// The flush counter a restored state may hold: tokens are counted from 1
+/// and a device that reached 2^63 could never start another flush.
+pub const MAX_FLUSH_TOKEN: u64 = 1 << 63;
+
 /// Health bits the `papr` profile can report (H_SCM_HEALTH r5).
 pub const PAPR_HEALTH_MASK: HealthBits = HealthBits::all();
 
@@ -321,8 +332,29 @@ impl Faults {
         if self.bind_budget == Some(0) {
             return bad("bind_budget", "must bind at least one block per call");
         }
+        if self.bind_busy > MAX_FAULT_ROUNDS {
+            return bad("bind_busy", "at most MAX_FAULT_ROUNDS (1024) H_BUSY rounds");
+        }
+        if self.flush_hold > MAX_FAULT_ROUNDS {
+            return bad(
+                "flush_hold",
+                "at most MAX_FAULT_ROUNDS (1024) long-busy polls",
+            );
+        }
+        if self.flush_result.is_some_and(is_retry) {
+            return bad(
+                "flush_result",
+                "must be a final status, not H_BUSY or long-busy (the guest would retry a token that is gone)",
+            );
+        }
         Ok(())
     }
+}
+
+/// A status Linux answers by calling again with the same token (H_BUSY,
+/// `H_IS_LONG_BUSY`): never a flush's final result.
+fn is_retry(rc: ReturnCode) -> bool {
+    rc == H_BUSY || rc.is_long_busy()
 }
 
 impl Default for Faults {
@@ -394,6 +426,29 @@ pub enum StateError {
     BadFlushToken {
         /// The token.
         token: u64,
+    },
+    /// The flush counter is past [`MAX_FLUSH_TOKEN`].
+    #[error("flush_token: {counter:#x} is above 2^63")]
+    BadFlushCounter {
+        /// The counter.
+        counter: u64,
+    },
+    /// A flush record field out of its range.
+    #[error("flushes: token {token}: {field} {reason}")]
+    BadFlushRecord {
+        /// The record's token.
+        token: u64,
+        /// The field of [`FlushRecord`].
+        field: &'static str,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// Bind state in the `qemu` profile, which keeps none (QEMU maps the
+    /// whole device at plug time): no hcall there would ever drop it.
+    #[error("{field}: the qemu profile keeps no bind state")]
+    NotInProfile {
+        /// The field.
+        field: &'static str,
     },
     /// Two flush records carry the same token.
     #[error("flushes: token {token} appears twice")]
@@ -478,6 +533,23 @@ fn check_state(spec: &DeviceSpec, state: &DeviceState) -> Result<(), StateError>
     check_state_blocks(spec.blocks(), state)
 }
 
+/// The rule of a restore into a machine of `profile`: the `qemu` profile
+/// keeps no bind state, so a state with bindings or a bind in progress
+/// would keep them for ever there.
+pub(crate) fn check_state_profile(profile: Profile, state: &DeviceState) -> Result<(), StateError> {
+    if profile == Profile::Qemu {
+        if !state.bindings.is_empty() {
+            return Err(StateError::NotInProfile { field: "bindings" });
+        }
+        if state.bind_progress.is_some() {
+            return Err(StateError::NotInProfile {
+                field: "bind_progress",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// [`check_state`] for a device of `blocks` blocks: the rules need only
 /// its size (a snapshot is checked before a device is chosen).
 pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(), StateError> {
@@ -515,10 +587,39 @@ pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(),
             });
         }
     }
+    if state.flush_token > MAX_FLUSH_TOKEN {
+        return Err(StateError::BadFlushCounter {
+            counter: state.flush_token,
+        });
+    }
     for (i, rec) in state.flushes.iter().enumerate() {
         let Some(rec) = rec else { continue };
         if rec.token == 0 || rec.token > state.flush_token {
             return Err(StateError::BadFlushToken { token: rec.token });
+        }
+        let bad = |field, reason| {
+            Err(StateError::BadFlushRecord {
+                token: rec.token,
+                field,
+                reason,
+            })
+        };
+        // What H_SCM_FLUSH records: a retry code here would be answered
+        // while the record is deleted, and the guest's token lost.
+        if rec
+            .result
+            .is_some_and(|r| r != H_SUCCESS && r != H_HARDWARE)
+        {
+            return bad("result", "must be H_SUCCESS or H_HARDWARE");
+        }
+        if rec.injected.is_some_and(is_retry) {
+            return bad(
+                "injected",
+                "must be a final status, not H_BUSY or long-busy",
+            );
+        }
+        if rec.hold > MAX_FAULT_ROUNDS {
+            return bad("hold", "at most MAX_FAULT_ROUNDS (1024) long-busy polls");
         }
         if state.flushes[..i]
             .iter()

@@ -505,3 +505,101 @@ fn test_restore_line_replays_the_destination() {
         e.reason
     );
 }
+
+/// Issue 23, defect 8: snapshots that decoded but broke later hcalls. A
+/// flush record whose result is a retry code lost the guest's token (the
+/// record went while the guest was told to poll again); `bind_busy` or
+/// `flush_hold` of `u32::MAX` kept Linux retrying 4·10⁹ times. Each field
+/// has a range now, and decode refuses the rest naming it.
+#[test]
+fn test_snapshots_that_would_break_later_hcalls_are_refused() {
+    use papr_scm::device::{FlushRecord, StateError};
+    let m = machine(Profile::Papr, true);
+    m.h_scm_flush(0x9000_0001, 0);
+    let good = m.state(&EventQueue::new());
+    let refused = |f: &dyn Fn(&mut MachineState)| {
+        let mut s = good.clone();
+        f(&mut s);
+        let e = MachineState::decode(&s.encode()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SnapshotError::Device { slot: 1, .. } | SnapshotError::Device { slot: 0, .. }
+            ),
+            "{e}"
+        );
+        assert!(machine(Profile::Papr, true)
+            .restore(&s, &mut EventQueue::new())
+            .is_err());
+        e
+    };
+    fn rec(s: &mut MachineState) -> &mut FlushRecord {
+        s.devices[1].state.flushes[0].as_mut().unwrap()
+    }
+    for rc in [H_LONG_BUSY_ORDER_10_MSEC, H_BUSY, H_P2] {
+        let e = refused(&|s| rec(s).result = Some(rc));
+        assert!(e.to_string().contains("result"), "{e}");
+    }
+    for rc in [H_LONG_BUSY_ORDER_1_SEC, H_BUSY] {
+        refused(&|s| rec(s).injected = Some(rc));
+        refused(&|s| s.devices[1].state.faults.flush_result = Some(rc));
+    }
+    refused(&|s| rec(s).hold = u32::MAX);
+    let e = refused(&|s| s.devices[0].state.faults.bind_busy = u32::MAX);
+    assert!(matches!(
+        e,
+        SnapshotError::Device {
+            source: StateError::BadFault {
+                field: "bind_busy",
+                ..
+            },
+            ..
+        }
+    ));
+    refused(&|s| s.devices[1].state.faults.flush_hold = u32::MAX);
+    refused(&|s| s.devices[1].state.flush_token = u64::MAX);
+    // The largest values allowed decode, and a guest's loops end on them.
+    let mut edge = good.clone();
+    edge.devices[0].state.faults.bind_busy = papr_scm::device::MAX_FAULT_ROUNDS;
+    rec(&mut edge).hold = papr_scm::device::MAX_FAULT_ROUNDS;
+    rec(&mut edge).injected = Some(H_HARDWARE);
+    let dst = machine(Profile::Papr, true);
+    dst.restore(
+        &MachineState::decode(&edge.encode()).unwrap(),
+        &mut EventQueue::new(),
+    )
+    .unwrap();
+    let mut n = 0;
+    let mut token = 0;
+    let rc = loop {
+        let o = dst.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, token);
+        n += 1;
+        if o.status != H_BUSY {
+            break o.status;
+        }
+        token = o.out.r4.unwrap();
+    };
+    assert_eq!((rc, n), (H_SUCCESS, papr_scm::device::MAX_FAULT_ROUNDS + 1));
+    let mut polls = 0;
+    let rc = loop {
+        let o = dst.h_scm_flush(0x9000_0001, 1);
+        polls += 1;
+        if !o.status.is_long_busy() {
+            break o.status;
+        }
+        assert_eq!(o.out.r4, Some(1), "a retry answer keeps the token");
+    };
+    assert_eq!(rc, H_HARDWARE);
+    assert!(polls <= papr_scm::device::MAX_FAULT_ROUNDS + 2);
+    // The qemu profile keeps no bind state: a snapshot with some is refused.
+    let q = machine(Profile::Qemu, false);
+    let mut s = q.state(&EventQueue::new());
+    s.devices[0].state.bindings.insert(0, 1).unwrap();
+    assert!(matches!(
+        MachineState::decode(&s.encode()),
+        Err(SnapshotError::Device {
+            source: StateError::NotInProfile { field: "bindings" },
+            ..
+        })
+    ));
+}

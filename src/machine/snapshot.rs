@@ -49,8 +49,8 @@ use thiserror::Error;
 use super::{Machine, SlotTable};
 use crate::config::{FlushMode, Profile};
 use crate::device::{
-    check_state_blocks, BindProgress, Bindings, Ctx, DeviceState, Faults, FlushRecord, StateError,
-    StatsMode, MAX_FLUSHES,
+    check_state_blocks, check_state_profile, BindProgress, Bindings, Ctx, DeviceState, Faults,
+    FlushRecord, StateError, StatsMode, MAX_FLUSHES,
 };
 use crate::drc::{ConnectorState, DrcIndex, DrcState};
 use crate::hcall::{HealthBits, ReturnCode};
@@ -271,6 +271,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     }
                     // The checks the restore makes, before any device changes.
                     check_state_blocks(blocks, &d.state)
+                        .and_then(|()| check_state_profile(self.profile, &d.state))
                         .map_err(|source| RestoreError::Device { slot, source })?;
                 }
             }
@@ -613,7 +614,7 @@ impl MachineState {
                     .ok_or(out_of_range("connector.state", u64::from(raw)))?,
                 unplug_requested: r.bool("connector.unplug_requested")?,
             };
-            check_slot_state(slot, blocks, &state)?;
+            check_slot_state(profile, slot, blocks, &state)?;
             devices.push(SlotState {
                 slot,
                 flush_required,
@@ -636,7 +637,15 @@ impl MachineState {
 }
 
 /// The device rules of `Device::from_state` that need only the block
-/// count, so a decoded state is one some device of that size can hold.
-fn check_slot_state(slot: u32, blocks: u64, state: &DeviceState) -> Result<(), SnapshotError> {
-    check_state_blocks(blocks, state).map_err(|source| SnapshotError::Device { slot, source })
+/// count and the profile, so a decoded state is one some device of that
+/// size can hold and no later hcall trips over.
+fn check_slot_state(
+    profile: Profile,
+    slot: u32,
+    blocks: u64,
+    state: &DeviceState,
+) -> Result<(), SnapshotError> {
+    check_state_blocks(blocks, state)
+        .and_then(|()| check_state_profile(profile, state))
+        .map_err(|source| SnapshotError::Device { slot, source })
 }
