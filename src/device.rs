@@ -247,6 +247,38 @@ impl Bindings {
         removed
     }
 
+    /// Calls `f(run_start, run_count)` for each piece of the bound blocks
+    /// that `other` does not hold, in order (at most one step per run of
+    /// either table).
+    pub fn difference(&self, other: &Bindings, mut f: impl FnMut(u64, u64)) {
+        let theirs = other.runs();
+        let mut j = 0;
+        for &(s, c) in self.runs() {
+            let end = s + c;
+            let mut at = s;
+            // Skip their runs that end before this one starts.
+            while j < theirs.len() && theirs[j].0 + theirs[j].1 <= at {
+                j += 1;
+            }
+            let mut k = j;
+            while at < end {
+                match theirs.get(k) {
+                    Some(&(ts, tc)) if ts < end => {
+                        if ts > at {
+                            f(at, ts - at);
+                        }
+                        at = at.max(ts + tc);
+                        k += 1;
+                    }
+                    _ => {
+                        f(at, end - at);
+                        at = end;
+                    }
+                }
+            }
+        }
+    }
+
     #[inline]
     fn remove_at(&mut self, i: usize) {
         // The last run (the only one, for Linux's whole-device bindings)
@@ -790,12 +822,53 @@ impl<L: LabelStore> Device<L> {
         }
     }
 
-    /// Completes every pending flush with its executor result, waiting for
-    /// none: what QEMU's machine reset does (`spapr_nvdimm_finish_flushes`),
+    /// Drops every flush record, telling the executor of each
+    /// ([`FlushExecutor::forget_flush`](crate::host::FlushExecutor::forget_flush)):
+    /// what QEMU's machine reset does (`spapr_nvdimm_finish_flushes`),
     /// minus the wait, which is the executor's business. Tokens are not
-    /// reused; the counter keeps counting.
-    pub fn reset_flushes(&mut self) {
-        self.state.flushes = [None; MAX_FLUSHES];
+    /// reused; the counter keeps counting, so no later request shares a
+    /// token with a dropped one.
+    pub fn reset_flushes<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) {
+        let slot = self.spec.slot;
+        for rec in self.state.flushes.iter_mut() {
+            if let Some(r) = rec.take() {
+                ctx.host.forget_flush(slot, r.token);
+            }
+        }
+    }
+
+    /// Restores `state` as a machine restore does: the records this device
+    /// holds are dropped and the executor told ([`reset_flushes`]); the
+    /// flush counter never goes back (a token handed out before the
+    /// restore is never handed out again, so an executor's result for it
+    /// cannot answer a later request); the bindings that differ are
+    /// reported (`unbound` for the runs that go, then `bound` for the runs
+    /// that come, so a VMM that maps lazily maps exactly what the guest
+    /// has bound); and pending flushes go to the executor again.
+    ///
+    /// [`reset_flushes`]: Self::reset_flushes
+    pub(crate) fn restore_in_place<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        mut state: DeviceState,
+    ) -> Result<(), StateError> {
+        check_state(&self.spec, &state)?;
+        self.reset_flushes(ctx);
+        state.flush_token = state.flush_token.max(self.state.flush_token);
+        if ctx.profile == Profile::Papr {
+            let (slot, base) = (self.spec.slot, self.spec.addr);
+            let addr = |b: u64| base + b * SCM_BLOCK_SIZE;
+            self.state
+                .bindings
+                .difference(&state.bindings, |s, n| ctx.host.unbound(slot, addr(s), n));
+            state.bindings.difference(&self.state.bindings, |s, n| {
+                ctx.host.bound(slot, addr(s), n)
+            });
+        }
+        self.state = state;
+        self.connector = Connector::from_state(state.connector);
+        self.resubmit_flushes(ctx);
+        Ok(())
     }
 
     /// Hands every flush still pending to the host's executor again (after
@@ -1267,7 +1340,12 @@ impl<L: LabelStore> Device<L> {
                 } else {
                     H_HARDWARE
                 }),
-                FlushStatus::Pending if !label_ok => Some(H_HARDWARE),
+                FlushStatus::Pending if !label_ok => {
+                    // Failed already: the record is never polled, so the
+                    // executor need not keep its result.
+                    ctx.host.forget_flush(slot, t);
+                    Some(H_HARDWARE)
+                }
                 FlushStatus::Pending => None,
             };
             self.state.flushes[i] = Some(FlushRecord {

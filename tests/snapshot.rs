@@ -21,10 +21,14 @@ use papr_scm::rtas::RtasService;
 use papr_scm::rtas_error_log::EventQueue;
 use proptest::prelude::*;
 
-/// A host that counts the flushes started on it and completes them on poll.
+/// A host that counts the flushes started on it and completes them on
+/// poll, and records what the machine tells it.
 #[derive(Default)]
 struct Host {
     started: RefCell<Vec<(u32, u64)>>,
+    forgotten: RefCell<Vec<(u32, u64)>>,
+    /// `(slot, addr, blocks)` of every `bound` (+) and `unbound` (-).
+    binds: RefCell<Vec<(char, u32, u64, u64)>>,
 }
 
 impl GuestMemory for Host {}
@@ -39,8 +43,18 @@ impl FlushExecutor for Host {
     fn poll_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
         FlushStatus::Done(true)
     }
+    fn forget_flush(&self, slot: u32, token: u64) {
+        self.forgotten.borrow_mut().push((slot, token));
+    }
 }
-impl BindEvents for Host {}
+impl BindEvents for Host {
+    fn bound(&self, slot: u32, addr: u64, blocks: u64) {
+        self.binds.borrow_mut().push(('+', slot, addr, blocks));
+    }
+    fn unbound(&self, slot: u32, addr: u64, blocks: u64) {
+        self.binds.borrow_mut().push(('-', slot, addr, blocks));
+    }
+}
 impl StatsSource for Host {}
 impl EventSignal for Host {}
 
@@ -504,6 +518,88 @@ fn test_restore_line_replays_the_destination() {
         "{}",
         e.reason
     );
+}
+
+/// Issue 23, defect 2: a restore left the restored bindings out of the
+/// bound-slot bitmap once the index was built (any QUERY_LOGICAL or plug
+/// first, as in the documented flow for a hot-plugged device), and a
+/// partition-wide UNBIND_ALL answered r5 = 0 with the blocks still bound.
+#[test]
+fn test_unbind_all_after_a_restore_finds_the_restored_bindings() {
+    let src = machine(Profile::Papr, false);
+    assert_eq!(
+        src.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, 0).status,
+        H_SUCCESS
+    );
+    let snap = round_trip(&src, &EventQueue::new());
+    let dst = machine(Profile::Papr, false);
+    // The index is built for the destination's generation first.
+    assert_eq!(
+        dst.h_scm_query_logical_mem_binding(0x8000_0000).status,
+        H_NOT_FOUND
+    );
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    let o = dst.h_scm_unbind_all(H_UNBIND_SCOPE_ALL, 0, 0);
+    assert_eq!((o.status, o.out.r5), (H_SUCCESS, Some(4)));
+    assert_eq!(dst.with_device(0, |d| d.bindings().count()), Some(0));
+}
+
+/// Issue 23, defect 7: a restore never told `BindEvents`, so a VMM that
+/// maps lazily left the guest's bound memory unmapped on a migration
+/// destination, and a rollback that dropped bindings never reported
+/// `unbound`. The difference is reported: runs that go, then runs that
+/// come.
+#[test]
+fn test_restore_reports_the_bindings_that_change() {
+    let src = machine(Profile::Papr, false);
+    src.h_scm_bind_mem(0x9000_0000, 0, 2, u64::MAX, 0);
+    let two = round_trip(&src, &EventQueue::new());
+    // A fresh destination maps everything the guest has bound.
+    let dst = machine(Profile::Papr, false);
+    dst.restore(&two, &mut EventQueue::new()).unwrap();
+    assert_eq!(*dst.host().binds.borrow(), [('+', 0, 0x8000_0000, 2)]);
+    // On the source, blocks 1..4 bound; rolling back to `two` unbinds
+    // 2..4 and keeps 0..2 (1 stays bound: no event for it).
+    src.h_scm_unbind_mem(0x9000_0000, 0x8000_0000, 1, 0);
+    src.h_scm_bind_mem(0x9000_0000, 2, 2, u64::MAX, 0);
+    src.host().binds.borrow_mut().clear();
+    src.restore(&two, &mut EventQueue::new()).unwrap();
+    assert_eq!(
+        *src.host().binds.borrow(),
+        [
+            ('-', 0, 0x8000_0000 + (2 << 28), 2),
+            ('+', 0, 0x8000_0000, 1)
+        ]
+    );
+    // Restoring what is there reports nothing.
+    src.host().binds.borrow_mut().clear();
+    src.restore(&two, &mut EventQueue::new()).unwrap();
+    assert!(src.host().binds.borrow().is_empty());
+}
+
+/// Issue 23, defect 5, at the machine: restoring an earlier snapshot on
+/// the same machine handed out a token again (the counter went back), and
+/// the records the restore dropped were never reported, so an executor's
+/// old result answered the new request. The dropped records are
+/// forgotten, and the counter never goes back.
+#[test]
+fn test_restore_forgets_dropped_flushes_and_never_repeats_a_token() {
+    let m = machine(Profile::Papr, true);
+    let early = round_trip(&m, &EventQueue::new());
+    let t1 = m.h_scm_flush(0x9000_0001, 0).out.r4.unwrap();
+    assert_eq!(t1, 1);
+    m.restore(&early, &mut EventQueue::new()).unwrap();
+    assert_eq!(*m.host().forgotten.borrow(), [(1, 1)]);
+    let t2 = m.h_scm_flush(0x9000_0001, 0).out.r4.unwrap();
+    assert_eq!(t2, 2, "a token handed out before the restore came again");
+    // A reset forgets too.
+    m.reset(&mut EventQueue::new(), |_| {});
+    assert_eq!(*m.host().forgotten.borrow(), [(1, 1), (1, 2)]);
+    // A fresh destination takes the snapshot's counter as it is.
+    let snap = round_trip(&m, &EventQueue::new());
+    let dst = machine(Profile::Papr, true);
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    assert_eq!(dst.state(&EventQueue::new()), snap);
 }
 
 /// Issue 23, defect 8: snapshots that decoded but broke later hcalls. A

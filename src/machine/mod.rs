@@ -601,6 +601,17 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     pub fn reset(&self, events: &mut EventQueue, released: impl FnMut(Released<S::Label>)) {
         events.reset();
         self.reset_connectors(released);
+        self.reset_devices();
+    }
+
+    /// The devices' part of [`reset`](Self::reset), one slot at a time
+    /// under its lock. A label store whose sync fails marks its device
+    /// PAPR_PMEM_SHUTDOWN_DIRTY, as a flush that fails does: the labels
+    /// may not have reached stable storage, the next boot's H_SCM_HEALTH
+    /// says so (`papr` profile), and the VMM sees it in
+    /// [`Device::health`]; discarded, the error was lost for good (a later
+    /// sync of the same file may succeed).
+    fn reset_devices(&self) {
         let ctx = self.ctx();
         for slot in 0..self.slots.slot_count() {
             self.slots.with_slot(slot, |d| {
@@ -608,8 +619,10 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     d.unbind_all(ctx);
                 }
                 self.index.mark_unbound(slot);
-                d.reset_flushes();
-                let _ = d.label_mut().flush();
+                d.reset_flushes(ctx);
+                if d.label_mut().flush().is_err() {
+                    d.inject_health(crate::hcall::HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY);
+                }
             });
         }
     }

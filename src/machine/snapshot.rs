@@ -218,6 +218,16 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// state, flushes still pending go to this host's executor again (so
     /// the guest's tokens stay valid), and `events` becomes the snapshot's
     /// queue. Everything is checked before anything changes.
+    ///
+    /// Towards the host, a restore is a change like any other: the flush
+    /// records the devices held are dropped with
+    /// [`FlushExecutor::forget_flush`](crate::host::FlushExecutor::forget_flush),
+    /// each device's flush counter keeps the higher of its own and the
+    /// snapshot's (so restoring an earlier snapshot never hands out a
+    /// token twice), and the bindings that differ are reported to
+    /// [`BindEvents`](crate::host::BindEvents): `unbound` for the runs the
+    /// snapshot drops, then `bound` for the runs it brings (all of them on
+    /// a fresh migration destination).
     pub fn restore(
         &self,
         snap: &MachineState,
@@ -290,11 +300,19 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         for d in &snap.devices {
             self.slots.with_slot(d.slot, |dev| {
                 // Checked above against the same spec: cannot fail.
-                let _ = dev.restore(d.state);
-                dev.resubmit_flushes(ctx);
+                let _ = dev.restore_in_place(ctx, d.state);
+                // The devices and their addresses are the machine's own
+                // (checked above), so the index's ranges stand; its
+                // bound-slot bitmap follows the restored bindings, under
+                // the device's lock as for a bind, or a partition-wide
+                // UNBIND_ALL would not visit them.
+                if dev.has_bind_state() {
+                    self.index.mark_bound(d.slot);
+                } else {
+                    self.index.mark_unbound(d.slot);
+                }
             });
         }
-        self.reindex();
         *events = queue;
         Ok(())
     }
