@@ -198,7 +198,7 @@ impl EventSignal for NoHost {}
 #[cfg(feature = "std")]
 mod file_flusher;
 #[cfg(feature = "std")]
-pub use file_flusher::FileFlusher;
+pub use file_flusher::{FileFlusher, FlusherError};
 #[cfg(feature = "vm-memory")]
 mod vm_memory;
 #[cfg(feature = "vm-memory")]
