@@ -38,6 +38,7 @@ use std::rc::Rc;
 
 use papr_scm::config::{DeviceSpec, Profile};
 use papr_scm::device::{DeviceState, StatsMode};
+use papr_scm::drc::DrcState;
 use papr_scm::hcall::*;
 use papr_scm::label::LabelStore;
 use papr_scm::machine::{MachineState, RtasEffect, SlotTable, Unplug, UnplugError};
@@ -226,6 +227,9 @@ struct Progress {
 #[derive(Debug, Clone)]
 struct Dev {
     present: bool,
+    /// The slot's DR connector (restored snapshots bring any state).
+    conn: DrcState,
+    unplug: bool,
     bound: BTreeSet<u64>,
     label: BTreeMap<u64, u8>,
     health: u64,
@@ -245,6 +249,8 @@ impl Dev {
     fn fresh() -> Self {
         Dev {
             present: true,
+            conn: DrcState::Configured,
+            unplug: false,
             bound: BTreeSet::new(),
             label: BTreeMap::new(),
             health: 0,
@@ -339,11 +345,13 @@ enum Op {
 }
 
 /// What a life-cycle operation answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum OpOut {
-    None,
+    /// (slot, blocks unbound, flushes pending) of each device a reset
+    /// released (its unplug was pending).
+    Reset(Vec<(u32, u64, usize)>),
     /// (blocks unbound, flushes pending) of a released device; `None`
-    /// when the slot was empty.
+    /// when the slot was empty or the guest could not give it back.
     Released(Option<(u64, usize)>),
     /// Whether a plug or restore was taken.
     Taken(bool),
@@ -633,27 +641,54 @@ impl Model {
     fn apply(&mut self, op: Op, snap: Option<&MachineState>) -> OpOut {
         match op {
             Op::Reset => {
+                // The connectors first: a pending unplug completes.
+                let mut released = Vec::new();
+                for slot in 0..self.devs.len() {
+                    let d = &mut self.devs[slot];
+                    if !d.present {
+                        continue;
+                    }
+                    if d.unplug {
+                        let (n, pending) = self.release(slot);
+                        released.push((slot as u32, n, pending));
+                    } else {
+                        d.conn = DrcState::Configured;
+                    }
+                }
                 // A system reset: a fresh boot finds nothing bound.
                 for d in &mut self.devs {
                     d.flushes.clear();
                     d.bound.clear();
                     d.progress = None;
                 }
-                OpOut::None
+                OpOut::Reset(released)
             }
             Op::Release(slot) => {
+                let papr = self.papr;
                 let Some(d) = self.devs.get_mut(slot as usize).filter(|d| d.present) else {
                     return OpOut::Released(None);
                 };
-                let unbound = if self.papr { d.bound.len() as u64 } else { 0 };
-                let pending = d.flushes.values().filter(|f| f.result.is_none()).count();
-                *d = Dev::fresh();
-                d.present = false;
-                OpOut::Released(Some((unbound, pending)))
+                // An UNUSABLE connector (never acquired) releases at once;
+                // otherwise the guest isolates (9001 = 0) and makes the
+                // connector UNUSABLE (9003 = 0), which releases it from
+                // AVAILABLE (QEMU refuses to isolate an unconfigured one).
+                if d.conn != DrcState::Unusable {
+                    d.unplug = true;
+                    match d.conn {
+                        DrcState::Configured => d.conn = DrcState::Available,
+                        DrcState::Unisolate if papr => d.conn = DrcState::Available,
+                        _ => {}
+                    }
+                    if d.conn != DrcState::Available {
+                        return OpOut::Released(None);
+                    }
+                }
+                OpOut::Released(Some(self.release(slot as usize)))
             }
             Op::Plug(slot) => match self.devs.get_mut(slot as usize) {
                 Some(d) if !d.present => {
                     *d = Dev::fresh();
+                    d.conn = DrcState::Unusable;
                     OpOut::Taken(true)
                 }
                 _ => OpOut::Taken(false),
@@ -665,6 +700,16 @@ impl Model {
                 OpOut::Taken(self.restore(snap))
             }
         }
+    }
+
+    /// The device in `slot` leaves: (blocks unbound, flushes pending).
+    fn release(&mut self, slot: usize) -> (u64, usize) {
+        let d = &mut self.devs[slot];
+        let unbound = if self.papr { d.bound.len() as u64 } else { 0 };
+        let pending = d.flushes.values().filter(|f| f.result.is_none()).count();
+        *d = Dev::fresh();
+        d.present = false;
+        (unbound, pending)
     }
 
     /// A restore of `snap`, if the machine takes it: the same devices
@@ -722,6 +767,11 @@ impl Model {
             let progress = s.bind_progress.map(|p| (p.token, p.start, p.count, p.done));
             let f = &s.faults;
             let checks = [
+                (
+                    "connector",
+                    format!("{:?}", (s.connector.state, s.connector.unplug_requested)),
+                    format!("{:?}", (d.conn, d.unplug)),
+                ),
                 ("bindings", format!("{bound:?}"), format!("{want_bound:?}")),
                 (
                     "flush tokens",
@@ -773,6 +823,8 @@ impl Dev {
     fn from_state(s: &DeviceState) -> Self {
         Dev {
             present: true,
+            conn: s.connector.state,
+            unplug: s.connector.unplug_requested,
             bound: s
                 .bindings
                 .runs()
@@ -950,18 +1002,22 @@ impl World {
         let m = Rc::clone(&self.machine);
         match op {
             Op::Reset => {
+                let mut released = Vec::new();
                 m.reset(&mut self.events, |r| {
-                    panic!("slot {}: no unplug is pending", r.device.spec().slot)
+                    assert!(r.device.bindings().is_empty(), "the device left bound");
+                    released.push((r.device.spec().slot, r.unbound_blocks, r.pending_flushes));
                 });
-                OpOut::None
+                OpOut::Reset(released)
             }
             Op::Release(slot) => {
+                // The guest has collected every event: the queue has room.
+                self.events = EventQueue::new();
                 let r = match m.unplug(slot, &mut self.events) {
                     Err(UnplugError::Empty { .. }) => return OpOut::Released(None),
-                    Err(e) => panic!("{e}"),
                     Ok(Unplug::Released(r)) => r,
-                    Ok(Unplug::Requested(_)) => {
-                        // The guest gives the connector back.
+                    Err(UnplugError::InProgress { .. }) | Ok(Unplug::Requested(_)) => {
+                        // The guest gives the connector back: ISOLATE,
+                        // then allocation UNUSABLE.
                         let drc = 0x9000_0000 + slot;
                         let mut rets = [0u32];
                         let e = m.rtas(
@@ -970,10 +1026,7 @@ impl World {
                             &mut rets,
                             &mut self.events,
                         );
-                        assert!(
-                            matches!(e, Some(RtasEffect::None)) && rets == [0],
-                            "isolate"
-                        );
+                        assert!(matches!(e, Some(RtasEffect::None)), "isolate: {e:?}");
                         match m.rtas(
                             RtasService::SetIndicator,
                             &[9003, drc, 0],
@@ -981,9 +1034,14 @@ impl World {
                             &mut self.events,
                         ) {
                             Some(RtasEffect::Released(r)) => r,
+                            Some(RtasEffect::None) => {
+                                self.events = EventQueue::new();
+                                return OpOut::Released(None);
+                            }
                             e => panic!("allocation UNUSABLE: {e:?} {rets:?}"),
                         }
                     }
+                    Err(e) => panic!("{e}"),
                 };
                 assert!(
                     r.device.bindings().is_empty(),
