@@ -178,6 +178,10 @@ pub trait EventSignal {
 }
 
 /// Everything the hcall and RTAS handlers need from the host.
+///
+/// The machine calls these with a device's cell held (a bind event, a
+/// flush start or poll, under the slot's lock): a host must not call back
+/// into the machine from them (see the `machine` module's locking notes).
 pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal {}
 
 impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal + ?Sized> Host for T {}

@@ -12,8 +12,15 @@
 //! (H_SCM_UNBIND_ALL over the partition, H_SCM_QUERY_LOGICAL_MEM_BINDING)
 //! take the slots one at a time and never hold two, so no lock order
 //! exists to get wrong; an address index and a bound-slot bitmap
-//! (`index.rs`) make them visit only the device or devices concerned. Host hooks run with the device's cell held and must
-//! not call back into the machine for the same slot.
+//! (`index.rs`) make them visit only the device or devices concerned.
+//!
+//! Host hooks ([`Host`]'s methods, and a label store's) may run with a
+//! device's cell held, and must not call back into the machine at all:
+//! not for the same slot, and not a call that spans slots either, since
+//! H_SCM_QUERY_LOGICAL_MEM_BINDING and H_SCM_UNBIND_ALL rebuild a stale
+//! index from every slot. With [`SharedSlots`] such a call waits for its
+//! own cell for ever; with [`LocalSlots`] it finds the cell borrowed, and
+//! a rebuild would leave that device out of the index.
 
 use crate::config::{MachineConfig, Profile};
 use crate::device::{Ctx, Device};
