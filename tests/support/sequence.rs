@@ -763,7 +763,20 @@ impl Model {
             } else {
                 BTreeSet::new()
             };
-            let tokens: BTreeSet<u64> = s.flushes.iter().flatten().map(|r| r.token).collect();
+            let records: BTreeMap<u64, Flush> = s
+                .flushes
+                .iter()
+                .flatten()
+                .map(|r| {
+                    let f = Flush {
+                        hold: r.hold,
+                        injected: r.injected,
+                        fresh: r.fresh,
+                        result: r.result,
+                    };
+                    (r.token, f)
+                })
+                .collect();
             let progress = s.bind_progress.map(|p| (p.token, p.start, p.count, p.done));
             let f = &s.faults;
             let checks = [
@@ -774,9 +787,9 @@ impl Model {
                 ),
                 ("bindings", format!("{bound:?}"), format!("{want_bound:?}")),
                 (
-                    "flush tokens",
-                    format!("{tokens:?}"),
-                    format!("{:?}", d.flushes.keys().collect::<BTreeSet<_>>()),
+                    "flush records",
+                    format!("{records:?}"),
+                    format!("{:?}", d.flushes),
                 ),
                 (
                     "flush counter",
