@@ -568,6 +568,7 @@ fn check_state(spec: &DeviceSpec, state: &DeviceState) -> Result<(), StateError>
 /// The rule of a restore into a machine of `profile`: the `qemu` profile
 /// keeps no bind state, so a state with bindings or a bind in progress
 /// would keep them for ever there.
+#[cfg(feature = "alloc")]
 pub(crate) fn check_state_profile(profile: Profile, state: &DeviceState) -> Result<(), StateError> {
     if profile == Profile::Qemu {
         if !state.bindings.is_empty() {
@@ -847,6 +848,7 @@ impl<L: LabelStore> Device<L> {
     /// has bound); and pending flushes go to the executor again.
     ///
     /// [`reset_flushes`]: Self::reset_flushes
+    #[cfg(feature = "alloc")]
     pub(crate) fn restore_in_place<H: Host + ?Sized>(
         &mut self,
         ctx: Ctx<'_, H>,
@@ -1561,6 +1563,35 @@ mod tests {
                 proptest::prop_assert_eq!(ra, [7u64; 9]);
                 proptest::prop_assert_eq!(a.state(), state);
             }
+        }
+
+        /// `difference` reports exactly the blocks of one table the other
+        /// lacks, in order, as runs that neither touch nor overlap.
+        #[test]
+        fn test_bindings_difference_is_the_set_difference(
+            a in proptest::collection::vec((0u64..40, 1u64..8), 0..8),
+            b in proptest::collection::vec((0u64..40, 1u64..8), 0..8),
+        ) {
+            let table = |runs: &[(u64, u64)]| {
+                let mut t = Bindings::new();
+                for &(s, n) in runs {
+                    if !t.intersects(s, n) {
+                        let _ = t.insert(s, n);
+                    }
+                }
+                t
+            };
+            let (ta, tb) = (table(&a), table(&b));
+            let set = |t: &Bindings| -> std::collections::BTreeSet<u64> {
+                t.runs().iter().flat_map(|&(s, n)| s..s + n).collect()
+            };
+            let mut got = std::vec::Vec::new();
+            ta.difference(&tb, |s, n| got.push((s, n)));
+            let blocks: std::collections::BTreeSet<u64> =
+                got.iter().flat_map(|&(s, n)| s..s + n).collect();
+            proptest::prop_assert_eq!(&blocks, &(&set(&ta) - &set(&tb)));
+            proptest::prop_assert!(got.iter().all(|&(_, n)| n > 0));
+            proptest::prop_assert!(got.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0));
         }
 
         /// The cached block count is the sum of the runs after any
