@@ -79,6 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .transpose()?;
     }
 
+    // Before the vCPU threads start: a vCPU that waits for a busy slot
+    // then allocates nothing either (parking_lot's table of waiters).
+    SharedSlots::<FileLabelStore>::reserve_waiters(4);
+
     // Four vCPUs, two per device: bind, write and read back a label word,
     // flush (the spapr-nvdimm), in parallel.
     let vcpus: Vec<_> = (0..4u64)

@@ -28,6 +28,17 @@ pub const MAX_EXTENTS: usize = 16;
 /// H_LONG_BUSY_ORDER_10_MSEC with r4 = 0: the guest sleeps, then asks again.
 pub const MAX_FLUSHES: usize = 32;
 
+/// Most rounds an injected or restored fault may make the guest retry:
+/// [`Faults::bind_busy`], [`Faults::flush_hold`] and a flush record's
+/// `hold`. Linux retries H_BUSY binds without sleeping and long-busy
+/// flushes after the hinted sleep, for as long as it is told to, so a
+/// restored `u32::MAX` would hold a guest for ever.
+pub const MAX_FAULT_ROUNDS: u32 = 1024;
+
+/// The flush counter a restored state may hold: tokens are counted from 1
+/// and a device that reached 2^63 could never start another flush.
+pub const MAX_FLUSH_TOKEN: u64 = 1 << 63;
+
 /// Health bits the `papr` profile can report (H_SCM_HEALTH r5).
 pub const PAPR_HEALTH_MASK: HealthBits = HealthBits::all();
 
@@ -236,6 +247,38 @@ impl Bindings {
         removed
     }
 
+    /// Calls `f(run_start, run_count)` for each piece of the bound blocks
+    /// that `other` does not hold, in order (at most one step per run of
+    /// either table).
+    pub fn difference(&self, other: &Bindings, mut f: impl FnMut(u64, u64)) {
+        let theirs = other.runs();
+        let mut j = 0;
+        for &(s, c) in self.runs() {
+            let end = s + c;
+            let mut at = s;
+            // Skip their runs that end before this one starts.
+            while j < theirs.len() && theirs[j].0 + theirs[j].1 <= at {
+                j += 1;
+            }
+            let mut k = j;
+            while at < end {
+                match theirs.get(k) {
+                    Some(&(ts, tc)) if ts < end => {
+                        if ts > at {
+                            f(at, ts - at);
+                        }
+                        at = at.max(ts + tc);
+                        k += 1;
+                    }
+                    _ => {
+                        f(at, end - at);
+                        at = end;
+                    }
+                }
+            }
+        }
+    }
+
     #[inline]
     fn remove_at(&mut self, i: usize) {
         // The last run (the only one, for Linux's whole-device bindings)
@@ -321,8 +364,29 @@ impl Faults {
         if self.bind_budget == Some(0) {
             return bad("bind_budget", "must bind at least one block per call");
         }
+        if self.bind_busy > MAX_FAULT_ROUNDS {
+            return bad("bind_busy", "at most MAX_FAULT_ROUNDS (1024) H_BUSY rounds");
+        }
+        if self.flush_hold > MAX_FAULT_ROUNDS {
+            return bad(
+                "flush_hold",
+                "at most MAX_FAULT_ROUNDS (1024) long-busy polls",
+            );
+        }
+        if self.flush_result.is_some_and(is_retry) {
+            return bad(
+                "flush_result",
+                "must be a final status, not H_BUSY or long-busy (the guest would retry a token that is gone)",
+            );
+        }
         Ok(())
     }
+}
+
+/// A status Linux answers by calling again with the same token (H_BUSY,
+/// `H_IS_LONG_BUSY`): never a flush's final result.
+fn is_retry(rc: ReturnCode) -> bool {
+    rc == H_BUSY || rc.is_long_busy()
 }
 
 impl Default for Faults {
@@ -394,6 +458,29 @@ pub enum StateError {
     BadFlushToken {
         /// The token.
         token: u64,
+    },
+    /// The flush counter is past [`MAX_FLUSH_TOKEN`].
+    #[error("flush_token: {counter:#x} is above 2^63")]
+    BadFlushCounter {
+        /// The counter.
+        counter: u64,
+    },
+    /// A flush record field out of its range.
+    #[error("flushes: token {token}: {field} {reason}")]
+    BadFlushRecord {
+        /// The record's token.
+        token: u64,
+        /// The field of [`FlushRecord`].
+        field: &'static str,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// Bind state in the `qemu` profile, which keeps none (QEMU maps the
+    /// whole device at plug time): no hcall there would ever drop it.
+    #[error("{field}: the qemu profile keeps no bind state")]
+    NotInProfile {
+        /// The field.
+        field: &'static str,
     },
     /// Two flush records carry the same token.
     #[error("flushes: token {token} appears twice")]
@@ -478,6 +565,24 @@ fn check_state(spec: &DeviceSpec, state: &DeviceState) -> Result<(), StateError>
     check_state_blocks(spec.blocks(), state)
 }
 
+/// The rule of a restore into a machine of `profile`: the `qemu` profile
+/// keeps no bind state, so a state with bindings or a bind in progress
+/// would keep them for ever there.
+#[cfg(feature = "alloc")]
+pub(crate) fn check_state_profile(profile: Profile, state: &DeviceState) -> Result<(), StateError> {
+    if profile == Profile::Qemu {
+        if !state.bindings.is_empty() {
+            return Err(StateError::NotInProfile { field: "bindings" });
+        }
+        if state.bind_progress.is_some() {
+            return Err(StateError::NotInProfile {
+                field: "bind_progress",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// [`check_state`] for a device of `blocks` blocks: the rules need only
 /// its size (a snapshot is checked before a device is chosen).
 pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(), StateError> {
@@ -515,10 +620,39 @@ pub(crate) fn check_state_blocks(blocks: u64, state: &DeviceState) -> Result<(),
             });
         }
     }
+    if state.flush_token > MAX_FLUSH_TOKEN {
+        return Err(StateError::BadFlushCounter {
+            counter: state.flush_token,
+        });
+    }
     for (i, rec) in state.flushes.iter().enumerate() {
         let Some(rec) = rec else { continue };
         if rec.token == 0 || rec.token > state.flush_token {
             return Err(StateError::BadFlushToken { token: rec.token });
+        }
+        let bad = |field, reason| {
+            Err(StateError::BadFlushRecord {
+                token: rec.token,
+                field,
+                reason,
+            })
+        };
+        // What H_SCM_FLUSH records: a retry code here would be answered
+        // while the record is deleted, and the guest's token lost.
+        if rec
+            .result
+            .is_some_and(|r| r != H_SUCCESS && r != H_HARDWARE)
+        {
+            return bad("result", "must be H_SUCCESS or H_HARDWARE");
+        }
+        if rec.injected.is_some_and(is_retry) {
+            return bad(
+                "injected",
+                "must be a final status, not H_BUSY or long-busy",
+            );
+        }
+        if rec.hold > MAX_FAULT_ROUNDS {
+            return bad("hold", "at most MAX_FAULT_ROUNDS (1024) long-busy polls");
         }
         if state.flushes[..i]
             .iter()
@@ -689,12 +823,54 @@ impl<L: LabelStore> Device<L> {
         }
     }
 
-    /// Completes every pending flush with its executor result, waiting for
-    /// none: what QEMU's machine reset does (`spapr_nvdimm_finish_flushes`),
+    /// Drops every flush record, telling the executor of each
+    /// ([`FlushExecutor::forget_flush`](crate::host::FlushExecutor::forget_flush)):
+    /// what QEMU's machine reset does (`spapr_nvdimm_finish_flushes`),
     /// minus the wait, which is the executor's business. Tokens are not
-    /// reused; the counter keeps counting.
-    pub fn reset_flushes(&mut self) {
-        self.state.flushes = [None; MAX_FLUSHES];
+    /// reused; the counter keeps counting, so no later request shares a
+    /// token with a dropped one.
+    pub fn reset_flushes<H: Host + ?Sized>(&mut self, ctx: Ctx<'_, H>) {
+        let slot = self.spec.slot;
+        for rec in self.state.flushes.iter_mut() {
+            if let Some(r) = rec.take() {
+                ctx.host.forget_flush(slot, r.token);
+            }
+        }
+    }
+
+    /// Restores `state` as a machine restore does: the records this device
+    /// holds are dropped and the executor told ([`reset_flushes`]); the
+    /// flush counter never goes back (a token handed out before the
+    /// restore is never handed out again, so an executor's result for it
+    /// cannot answer a later request); the bindings that differ are
+    /// reported (`unbound` for the runs that go, then `bound` for the runs
+    /// that come, so a VMM that maps lazily maps exactly what the guest
+    /// has bound); and pending flushes go to the executor again.
+    ///
+    /// [`reset_flushes`]: Self::reset_flushes
+    #[cfg(feature = "alloc")]
+    pub(crate) fn restore_in_place<H: Host + ?Sized>(
+        &mut self,
+        ctx: Ctx<'_, H>,
+        mut state: DeviceState,
+    ) -> Result<(), StateError> {
+        check_state(&self.spec, &state)?;
+        self.reset_flushes(ctx);
+        state.flush_token = state.flush_token.max(self.state.flush_token);
+        if ctx.profile == Profile::Papr {
+            let (slot, base) = (self.spec.slot, self.spec.addr);
+            let addr = |b: u64| base + b * SCM_BLOCK_SIZE;
+            self.state
+                .bindings
+                .difference(&state.bindings, |s, n| ctx.host.unbound(slot, addr(s), n));
+            state.bindings.difference(&self.state.bindings, |s, n| {
+                ctx.host.bound(slot, addr(s), n)
+            });
+        }
+        self.state = state;
+        self.connector = Connector::from_state(state.connector);
+        self.resubmit_flushes(ctx);
+        Ok(())
     }
 
     /// Hands every flush still pending to the host's executor again (after
@@ -1166,7 +1342,12 @@ impl<L: LabelStore> Device<L> {
                 } else {
                     H_HARDWARE
                 }),
-                FlushStatus::Pending if !label_ok => Some(H_HARDWARE),
+                FlushStatus::Pending if !label_ok => {
+                    // Failed already: the record is never polled, so the
+                    // executor need not keep its result.
+                    ctx.host.forget_flush(slot, t);
+                    Some(H_HARDWARE)
+                }
                 FlushStatus::Pending => None,
             };
             self.state.flushes[i] = Some(FlushRecord {
@@ -1382,6 +1563,35 @@ mod tests {
                 proptest::prop_assert_eq!(ra, [7u64; 9]);
                 proptest::prop_assert_eq!(a.state(), state);
             }
+        }
+
+        /// `difference` reports exactly the blocks of one table the other
+        /// lacks, in order, as runs that neither touch nor overlap.
+        #[test]
+        fn test_bindings_difference_is_the_set_difference(
+            a in proptest::collection::vec((0u64..40, 1u64..8), 0..8),
+            b in proptest::collection::vec((0u64..40, 1u64..8), 0..8),
+        ) {
+            let table = |runs: &[(u64, u64)]| {
+                let mut t = Bindings::new();
+                for &(s, n) in runs {
+                    if !t.intersects(s, n) {
+                        let _ = t.insert(s, n);
+                    }
+                }
+                t
+            };
+            let (ta, tb) = (table(&a), table(&b));
+            let set = |t: &Bindings| -> std::collections::BTreeSet<u64> {
+                t.runs().iter().flat_map(|&(s, n)| s..s + n).collect()
+            };
+            let mut got = std::vec::Vec::new();
+            ta.difference(&tb, |s, n| got.push((s, n)));
+            let blocks: std::collections::BTreeSet<u64> =
+                got.iter().flat_map(|&(s, n)| s..s + n).collect();
+            proptest::prop_assert_eq!(&blocks, &(&set(&ta) - &set(&tb)));
+            proptest::prop_assert!(got.iter().all(|&(_, n)| n > 0));
+            proptest::prop_assert!(got.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0));
         }
 
         /// The cached block count is the sum of the runs after any

@@ -171,6 +171,11 @@ pub enum RtasArgsError {
 }
 
 /// A decoded `struct rtas_args`.
+///
+/// [`parse`](Self::parse) keeps `nargs + nret` within the 16 words; the
+/// fields are public, so the accessors do not rely on it: a hand-built
+/// value with larger counts is read as if its counts were cut to the words
+/// there are (arguments first), never with a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtasArgs {
     /// The service token.
@@ -208,21 +213,30 @@ impl RtasArgs {
         })
     }
 
+    /// `(nargs, nret)` cut to the words of `args`: what `parse` already
+    /// guarantees, enforced again for a value built by hand.
+    fn counts(&self) -> (usize, usize) {
+        let nargs = (self.nargs as usize).min(RTAS_ARGS_WORDS);
+        let nret = (self.nret as usize).min(RTAS_ARGS_WORDS - nargs);
+        (nargs, nret)
+    }
+
     /// The argument words.
     pub fn args(&self) -> &[u32] {
-        &self.words[..self.nargs as usize]
+        &self.words[..self.counts().0]
     }
 
     /// The return words (`args[nargs..nargs + nret]`).
     pub fn rets_mut(&mut self) -> &mut [u32] {
-        let start = self.nargs as usize;
-        &mut self.words[start..start + self.nret as usize]
+        let (start, n) = self.counts();
+        &mut self.words[start..start + n]
     }
 
     /// Splits into the arguments and the returns.
     pub fn split(&mut self) -> (&[u32], &mut [u32]) {
-        let (a, r) = self.words.split_at_mut(self.nargs as usize);
-        (a, &mut r[..self.nret as usize])
+        let (nargs, nret) = self.counts();
+        let (a, r) = self.words.split_at_mut(nargs);
+        (a, &mut r[..nret])
     }
 
     /// Writes the return words back into `buf` (the same `struct
@@ -231,8 +245,8 @@ impl RtasArgs {
         if buf.len() < RTAS_ARGS_LEN {
             return Err(RtasArgsError::Truncated { len: buf.len() });
         }
-        let start = self.nargs as usize;
-        for i in start..start + self.nret as usize {
+        let (start, n) = self.counts();
+        for i in start..start + n {
             let off = 12 + 4 * i;
             buf[off..off + 4].copy_from_slice(&self.words[i].to_be_bytes());
         }
@@ -243,6 +257,29 @@ impl RtasArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23: the fields are public and only `parse` kept the counts in
+    /// range; `args`, `split`, `rets_mut` and `write_returns` sliced with
+    /// them and panicked on a value built by hand.
+    #[test]
+    fn test_hand_built_counts_never_panic() {
+        let mut buf = [0u8; RTAS_ARGS_LEN];
+        for (nargs, nret) in [(17, 0), (3, 14), (u32::MAX, u32::MAX), (16, 1), (0, 99)] {
+            let mut a = RtasArgs {
+                token: 0,
+                nargs,
+                nret,
+                words: [7; RTAS_ARGS_WORDS],
+            };
+            let n = a.args().len();
+            let (args, rets) = a.split();
+            assert_eq!(args.len(), n);
+            assert!(args.len() + rets.len() <= RTAS_ARGS_WORDS);
+            let r = a.rets_mut().len();
+            assert!(n + r <= RTAS_ARGS_WORDS, "{nargs} {nret}");
+            a.write_returns(&mut buf).unwrap();
+        }
+    }
 
     #[test]
     fn test_rtas_args_round_trip() {

@@ -75,3 +75,69 @@ fn test_a_known_sequence() {
         w.finish();
     }
 }
+
+/// The life-cycle steps of `sequence::lifecycle_steps` (a restore after
+/// the index was built, a release raced by a bind, a rollback with a flush
+/// started half way, a reset raced by a bind, a plug back), both profiles.
+#[test]
+fn test_a_known_lifecycle_sequence() {
+    for profile in [papr_scm::Profile::Papr, papr_scm::Profile::Qemu] {
+        let mut w = sequence::World::new(profile);
+        for s in &sequence::lifecycle_steps() {
+            w.step(s);
+        }
+        w.drain();
+        w.finish();
+    }
+}
+
+/// The seeds of the `hcall_sequence` and `snapshot` fuzz targets that come
+/// from the life-cycle steps, written when run with PAPR_SCM_WRITE_SEEDS=1;
+/// otherwise every seed of both targets runs as the targets run it.
+#[test]
+fn test_the_fuzz_seeds() {
+    use papr_scm::machine::{MachineState, SnapshotError};
+    use papr_scm::Profile;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let steps = sequence::lifecycle_steps();
+    if std::env::var_os("PAPR_SCM_WRITE_SEEDS").is_some() {
+        for (p, name) in [(Profile::Papr, "papr"), (Profile::Qemu, "qemu")] {
+            let bytes = sequence::encode(p, &steps);
+            std::fs::write(
+                root.join(format!("hcall_sequence/lifecycle-{name}")),
+                &bytes,
+            )
+            .unwrap();
+            // A snapshot mid-bind and mid-flush, then the same steps.
+            let mut w = sequence::World::new(p);
+            for s in &steps[..2] {
+                w.step(s);
+            }
+            let mut seed = w.state().encode();
+            seed.extend(&bytes[1..]);
+            std::fs::write(root.join(format!("snapshot/sequence-{name}")), seed).unwrap();
+        }
+    }
+    // The published crate leaves fuzz/ out; the repository always has it.
+    let Ok(entries) = std::fs::read_dir(root.join("hcall_sequence")) else {
+        return;
+    };
+    for e in entries {
+        sequence::run(&std::fs::read(e.unwrap().path()).unwrap());
+    }
+    for e in std::fs::read_dir(root.join("snapshot")).unwrap() {
+        let path = e.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let (snap, rest) = match MachineState::decode(&data) {
+            Err(SnapshotError::Trailing(n)) => data.split_at(data.len() - n),
+            _ => (&data[..], &[][..]),
+        };
+        let restored = sequence::run_restored(&MachineState::decode(snap).unwrap(), rest);
+        let ours = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("sequence-");
+        assert!(restored || !ours, "{}: not restored", path.display());
+    }
+}

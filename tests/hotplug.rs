@@ -633,6 +633,45 @@ fn test_check_exception_writes_the_event_as_qemu_does() {
     }
 }
 
+/// Issue 23, suspected: in the papr profile a `check-exception` with a
+/// buffer length of 0 dequeued the event after writing nothing, and told
+/// the guest it had it. It is a parameter error now, and the event stays
+/// for a call with a buffer. (QEMU writes the whole event whatever the
+/// length: the qemu profile delivers it.)
+#[test]
+fn test_check_exception_with_no_buffer_keeps_the_event() {
+    for p in [Profile::Qemu, Profile::Papr] {
+        let mut w = world(p);
+        let dev = device(&mut w.planner, &hot_cfg());
+        let mut q = EventQueue::new();
+        w.machine.plug(dev, &mut q).unwrap();
+        let ev = *q.iter().next().unwrap();
+        let mut r = [0];
+        let args = [0, 0, 0x5000_0000, 0, 0x4000, 0];
+        w.machine
+            .rtas(RtasService::CheckException, &args, &mut r, &mut q)
+            .unwrap();
+        match p {
+            Profile::Qemu => {
+                assert_eq!((r, q.len()), ([0], 0));
+                continue;
+            }
+            Profile::Papr => {
+                assert_eq!(r, [RTAS_OUT_PARAM_ERROR as u32]);
+                assert_eq!(q.len(), 1, "the event was lost");
+            }
+        }
+        let args = [0, 0, 0x5000_0000, 0, 0x4000, 2048];
+        w.machine
+            .rtas(RtasService::CheckException, &args, &mut r, &mut q)
+            .unwrap();
+        assert_eq!((r, q.len()), ([0], 0));
+        let mut got = [0u8; 116];
+        w.machine.host().ram.read_guest(0x4000, &mut got).unwrap();
+        assert_eq!(got, ev.encode(p));
+    }
+}
+
 /// Regenerates `hcalls/{qemu,papr}-hotplug.txt` when run with
 /// PAPR_SCM_WRITE_TRANSCRIPTS=1; otherwise checks they are current.
 #[test]

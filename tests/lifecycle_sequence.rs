@@ -1,10 +1,12 @@
 // Copyright 2026 The papr-scm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Arbitrary sequences of plugs, unplugs, RTAS calls, CAS and resets,
-//! checked step by step (`tests/support/lifecycle.rs`, the same checks as
-//! the `lifecycle` fuzz target). 5 000 sequences by default;
-//! `PAPR_SCM_SEQUENCE_CASES=N` runs more.
+//! Arbitrary sequences of plugs, unplugs, RTAS calls, CAS, resets,
+//! snapshots and restores between the guest's hcalls, with a second vCPU
+//! half way through the life-cycle steps, checked step by step
+//! (`tests/support/lifecycle.rs`, the same checks as the `lifecycle` fuzz
+//! target). 5 000 sequences by default; `PAPR_SCM_SEQUENCE_CASES=N` runs
+//! more.
 
 #![cfg(feature = "guest-model")]
 
@@ -65,6 +67,48 @@ fn test_a_known_lifecycle() {
             "{profile:?}: released"
         );
         assert!(w.events.is_empty());
+    }
+}
+
+/// The guest's hcalls between the life-cycle steps, and a second vCPU
+/// half way through them: a device plugged, bound and flushing is
+/// snapshotted, released while another vCPU binds it, plugged again and
+/// rolled back; a reset raced by a flush; a partition-wide UNBIND_ALL.
+/// As bytes (`fuzz/seeds/lifecycle/hcalls-release-restore`, written when
+/// run with PAPR_SCM_WRITE_SEEDS=1), then run.
+#[test]
+fn test_hcalls_between_the_life_cycle_steps() {
+    #[rustfmt::skip]
+    let bytes = [
+        0u8,        // papr
+        3, 1,       // CAS, hot-plug events
+        0, 1,       // plug slot 1
+        200, 1,     // bind slot 1
+        201, 1,     // flush slot 1
+        205,        // snapshot
+        207, 0, 1,  // the second vCPU binds slot 1 ...
+        1, 1,       // ... while the VMM unplugs it (released at once)
+        206,        // restore: refused, the device is gone
+        0, 1,       // plug slot 1 again
+        200, 1,     // bind it
+        206,        // restore: taken (a rollback)
+        207, 2, 1,  // the second vCPU starts a flush of slot 1 ...
+        4, 0,       // ... during a reset
+        200, 1,     // bind
+        203, 200,   // UNBIND_ALL of the partition
+        202, 1,     // poll slot 1's newest flush to its end
+        206,        // restore again
+        202, 1,
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/lifecycle");
+    if std::env::var_os("PAPR_SCM_WRITE_SEEDS").is_some() {
+        std::fs::write(dir.join("hcalls-release-restore"), bytes).unwrap();
+    }
+    let (_, steps) = lifecycle::decode(&bytes);
+    assert!(matches!(steps[5], lifecycle::Step::Vcpu2(..)), "{steps:?}");
+    let mut w = lifecycle::World::new(papr_scm::Profile::Papr);
+    for s in &steps {
+        w.step(s);
     }
 }
 

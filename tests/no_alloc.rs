@@ -190,3 +190,87 @@ fn test_rtas_path_allocates_nothing() {
         assert_eq!(info.count_total, 0, "{profile:?}: {info:?}");
     }
 }
+
+/// A host whose flush start holds its slot's lock for a while when asked
+/// (a slow executor), so other vCPUs wait for that slot.
+#[derive(Default)]
+struct SlowStart {
+    hold: std::sync::atomic::AtomicBool,
+    holding: std::sync::atomic::AtomicBool,
+}
+impl papr_scm::host::GuestMemory for SlowStart {}
+impl papr_scm::host::BindEvents for SlowStart {}
+impl papr_scm::host::StatsSource for SlowStart {}
+impl papr_scm::host::EventSignal for SlowStart {}
+impl papr_scm::host::FlushExecutor for SlowStart {
+    fn flushes_data(&self) -> bool {
+        true
+    }
+    fn start_flush(&self, _slot: u32, _token: u64) -> papr_scm::host::FlushStatus {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.hold.load(SeqCst) {
+            self.holding.store(true, SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.holding.store(false, SeqCst);
+        }
+        papr_scm::host::FlushStatus::Done(true)
+    }
+}
+
+/// Issue 23, defect 10: "no allocation on the hcall path" held only
+/// uncontended. The first time a thread waits on a slot's lock,
+/// parking_lot records it and grows its process-wide table (two
+/// allocations). `SharedSlots::reserve_waiters`, called before the vCPU
+/// threads start, sizes the table for them: then fresh vCPU threads that
+/// wait on a busy slot, the first time and every time, allocate nothing.
+#[test]
+fn test_contended_hcalls_allocate_nothing_once_waiters_are_reserved() {
+    use papr_scm::machine::SharedSlots;
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::{Arc, Barrier};
+    const VCPUS: usize = 6;
+    // Every thread that will wait: the vCPUs, the holder, and room for
+    // the test harness's own threads.
+    SharedSlots::<papr_scm::label::VecLabelStore>::reserve_waiters(VCPUS + 8);
+    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    let mut dev = NvdimmConfig::new(G / 4 + 128 * K, 128 * K, uuid);
+    dev.kind = DeviceKind::SpaprNvdimm;
+    let m = Arc::new(
+        Machine::from_config(
+            &MachineConfig::new(2 * G, 8 * G, 2),
+            &[dev],
+            SlowStart::default(),
+        )
+        .unwrap(),
+    );
+    m.host().hold.store(true, SeqCst);
+    let start = Arc::new(Barrier::new(VCPUS + 1));
+    let vcpus: Vec<_> = (0..VCPUS)
+        .map(|_| {
+            let (m, start) = (Arc::clone(&m), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let mut total = 0;
+                for _ in 0..3 {
+                    start.wait();
+                    while !m.host().holding.load(SeqCst) {
+                        std::hint::spin_loop();
+                    }
+                    // Slot 0 is locked for 30 ms: this call waits.
+                    let info = allocation_counter::measure(|| {
+                        let mut r = [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0];
+                        assert_eq!(m.handle(H_SCM_HEALTH, &mut r), Some(H_SUCCESS));
+                    });
+                    total += info.count_total;
+                }
+                total
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        start.wait();
+        let mut r = [0x9000_0000, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(m.handle(H_SCM_FLUSH, &mut r), Some(H_SUCCESS));
+    }
+    let allocations: u64 = vcpus.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(allocations, 0, "contended hcalls allocated");
+}

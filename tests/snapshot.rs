@@ -21,10 +21,14 @@ use papr_scm::rtas::RtasService;
 use papr_scm::rtas_error_log::EventQueue;
 use proptest::prelude::*;
 
-/// A host that counts the flushes started on it and completes them on poll.
+/// A host that counts the flushes started on it and completes them on
+/// poll, and records what the machine tells it.
 #[derive(Default)]
 struct Host {
     started: RefCell<Vec<(u32, u64)>>,
+    forgotten: RefCell<Vec<(u32, u64)>>,
+    /// `(slot, addr, blocks)` of every `bound` (+) and `unbound` (-).
+    binds: RefCell<Vec<(char, u32, u64, u64)>>,
 }
 
 impl GuestMemory for Host {}
@@ -39,8 +43,18 @@ impl FlushExecutor for Host {
     fn poll_flush(&self, _slot: u32, _token: u64) -> FlushStatus {
         FlushStatus::Done(true)
     }
+    fn forget_flush(&self, slot: u32, token: u64) {
+        self.forgotten.borrow_mut().push((slot, token));
+    }
 }
-impl BindEvents for Host {}
+impl BindEvents for Host {
+    fn bound(&self, slot: u32, addr: u64, blocks: u64) {
+        self.binds.borrow_mut().push(('+', slot, addr, blocks));
+    }
+    fn unbound(&self, slot: u32, addr: u64, blocks: u64) {
+        self.binds.borrow_mut().push(('-', slot, addr, blocks));
+    }
+}
 impl StatsSource for Host {}
 impl EventSignal for Host {}
 
@@ -459,7 +473,12 @@ fn test_snapshot_fuzz_seeds() {
     };
     for e in entries {
         let b = std::fs::read(e.unwrap().path()).unwrap();
-        assert_eq!(MachineState::decode(&b).unwrap().encode(), b);
+        // A seed may carry the target's steps after the snapshot.
+        let snap = match MachineState::decode(&b) {
+            Err(SnapshotError::Trailing(n)) => &b[..b.len() - n],
+            _ => &b[..],
+        };
+        assert_eq!(MachineState::decode(snap).unwrap().encode(), snap);
     }
 }
 
@@ -504,4 +523,184 @@ fn test_restore_line_replays_the_destination() {
         "{}",
         e.reason
     );
+}
+
+/// Issue 23, defect 2: a restore left the restored bindings out of the
+/// bound-slot bitmap once the index was built (any QUERY_LOGICAL or plug
+/// first, as in the documented flow for a hot-plugged device), and a
+/// partition-wide UNBIND_ALL answered r5 = 0 with the blocks still bound.
+#[test]
+fn test_unbind_all_after_a_restore_finds_the_restored_bindings() {
+    let src = machine(Profile::Papr, false);
+    assert_eq!(
+        src.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, 0).status,
+        H_SUCCESS
+    );
+    let snap = round_trip(&src, &EventQueue::new());
+    let dst = machine(Profile::Papr, false);
+    // The index is built for the destination's generation first.
+    assert_eq!(
+        dst.h_scm_query_logical_mem_binding(0x8000_0000).status,
+        H_NOT_FOUND
+    );
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    let o = dst.h_scm_unbind_all(H_UNBIND_SCOPE_ALL, 0, 0);
+    assert_eq!((o.status, o.out.r5), (H_SUCCESS, Some(4)));
+    assert_eq!(dst.with_device(0, |d| d.bindings().count()), Some(0));
+}
+
+/// Issue 23, defect 7: a restore never told `BindEvents`, so a VMM that
+/// maps lazily left the guest's bound memory unmapped on a migration
+/// destination, and a rollback that dropped bindings never reported
+/// `unbound`. The difference is reported: runs that go, then runs that
+/// come.
+#[test]
+fn test_restore_reports_the_bindings_that_change() {
+    let src = machine(Profile::Papr, false);
+    src.h_scm_bind_mem(0x9000_0000, 0, 2, u64::MAX, 0);
+    let two = round_trip(&src, &EventQueue::new());
+    // A fresh destination maps everything the guest has bound.
+    let dst = machine(Profile::Papr, false);
+    dst.restore(&two, &mut EventQueue::new()).unwrap();
+    assert_eq!(*dst.host().binds.borrow(), [('+', 0, 0x8000_0000, 2)]);
+    // On the source, blocks 1..4 bound; rolling back to `two` unbinds
+    // 2..4 and keeps 0..2 (1 stays bound: no event for it).
+    src.h_scm_unbind_mem(0x9000_0000, 0x8000_0000, 1, 0);
+    src.h_scm_bind_mem(0x9000_0000, 2, 2, u64::MAX, 0);
+    src.host().binds.borrow_mut().clear();
+    src.restore(&two, &mut EventQueue::new()).unwrap();
+    assert_eq!(
+        *src.host().binds.borrow(),
+        [
+            ('-', 0, 0x8000_0000 + (2 << 28), 2),
+            ('+', 0, 0x8000_0000, 1)
+        ]
+    );
+    // Restoring what is there reports nothing.
+    src.host().binds.borrow_mut().clear();
+    src.restore(&two, &mut EventQueue::new()).unwrap();
+    assert!(src.host().binds.borrow().is_empty());
+}
+
+/// Issue 23, defect 5, at the machine: restoring an earlier snapshot on
+/// the same machine handed out a token again (the counter went back), and
+/// the records the restore dropped were never reported, so an executor's
+/// old result answered the new request. The dropped records are
+/// forgotten, and the counter never goes back.
+#[test]
+fn test_restore_forgets_dropped_flushes_and_never_repeats_a_token() {
+    let m = machine(Profile::Papr, true);
+    let early = round_trip(&m, &EventQueue::new());
+    let t1 = m.h_scm_flush(0x9000_0001, 0).out.r4.unwrap();
+    assert_eq!(t1, 1);
+    m.restore(&early, &mut EventQueue::new()).unwrap();
+    assert_eq!(*m.host().forgotten.borrow(), [(1, 1)]);
+    let t2 = m.h_scm_flush(0x9000_0001, 0).out.r4.unwrap();
+    assert_eq!(t2, 2, "a token handed out before the restore came again");
+    // A reset forgets too.
+    m.reset(&mut EventQueue::new(), |_| {});
+    assert_eq!(*m.host().forgotten.borrow(), [(1, 1), (1, 2)]);
+    // A fresh destination takes the snapshot's counter as it is.
+    let snap = round_trip(&m, &EventQueue::new());
+    let dst = machine(Profile::Papr, true);
+    dst.restore(&snap, &mut EventQueue::new()).unwrap();
+    assert_eq!(dst.state(&EventQueue::new()), snap);
+}
+
+/// Issue 23, defect 8: snapshots that decoded but broke later hcalls. A
+/// flush record whose result is a retry code lost the guest's token (the
+/// record went while the guest was told to poll again); `bind_busy` or
+/// `flush_hold` of `u32::MAX` kept Linux retrying 4·10⁹ times. Each field
+/// has a range now, and decode refuses the rest naming it.
+#[test]
+fn test_snapshots_that_would_break_later_hcalls_are_refused() {
+    use papr_scm::device::{FlushRecord, StateError};
+    let m = machine(Profile::Papr, true);
+    m.h_scm_flush(0x9000_0001, 0);
+    let good = m.state(&EventQueue::new());
+    let refused = |f: &dyn Fn(&mut MachineState)| {
+        let mut s = good.clone();
+        f(&mut s);
+        let e = MachineState::decode(&s.encode()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SnapshotError::Device { slot: 1, .. } | SnapshotError::Device { slot: 0, .. }
+            ),
+            "{e}"
+        );
+        assert!(machine(Profile::Papr, true)
+            .restore(&s, &mut EventQueue::new())
+            .is_err());
+        e
+    };
+    fn rec(s: &mut MachineState) -> &mut FlushRecord {
+        s.devices[1].state.flushes[0].as_mut().unwrap()
+    }
+    for rc in [H_LONG_BUSY_ORDER_10_MSEC, H_BUSY, H_P2] {
+        let e = refused(&|s| rec(s).result = Some(rc));
+        assert!(e.to_string().contains("result"), "{e}");
+    }
+    for rc in [H_LONG_BUSY_ORDER_1_SEC, H_BUSY] {
+        refused(&|s| rec(s).injected = Some(rc));
+        refused(&|s| s.devices[1].state.faults.flush_result = Some(rc));
+    }
+    refused(&|s| rec(s).hold = u32::MAX);
+    let e = refused(&|s| s.devices[0].state.faults.bind_busy = u32::MAX);
+    assert!(matches!(
+        e,
+        SnapshotError::Device {
+            source: StateError::BadFault {
+                field: "bind_busy",
+                ..
+            },
+            ..
+        }
+    ));
+    refused(&|s| s.devices[1].state.faults.flush_hold = u32::MAX);
+    refused(&|s| s.devices[1].state.flush_token = u64::MAX);
+    // The largest values allowed decode, and a guest's loops end on them.
+    let mut edge = good.clone();
+    edge.devices[0].state.faults.bind_busy = papr_scm::device::MAX_FAULT_ROUNDS;
+    rec(&mut edge).hold = papr_scm::device::MAX_FAULT_ROUNDS;
+    rec(&mut edge).injected = Some(H_HARDWARE);
+    let dst = machine(Profile::Papr, true);
+    dst.restore(
+        &MachineState::decode(&edge.encode()).unwrap(),
+        &mut EventQueue::new(),
+    )
+    .unwrap();
+    let mut n = 0;
+    let mut token = 0;
+    let rc = loop {
+        let o = dst.h_scm_bind_mem(0x9000_0000, 0, 4, u64::MAX, token);
+        n += 1;
+        if o.status != H_BUSY {
+            break o.status;
+        }
+        token = o.out.r4.unwrap();
+    };
+    assert_eq!((rc, n), (H_SUCCESS, papr_scm::device::MAX_FAULT_ROUNDS + 1));
+    let mut polls = 0;
+    let rc = loop {
+        let o = dst.h_scm_flush(0x9000_0001, 1);
+        polls += 1;
+        if !o.status.is_long_busy() {
+            break o.status;
+        }
+        assert_eq!(o.out.r4, Some(1), "a retry answer keeps the token");
+    };
+    assert_eq!(rc, H_HARDWARE);
+    assert!(polls <= papr_scm::device::MAX_FAULT_ROUNDS + 2);
+    // The qemu profile keeps no bind state: a snapshot with some is refused.
+    let q = machine(Profile::Qemu, false);
+    let mut s = q.state(&EventQueue::new());
+    s.devices[0].state.bindings.insert(0, 1).unwrap();
+    assert!(matches!(
+        MachineState::decode(&s.encode()),
+        Err(SnapshotError::Device {
+            source: StateError::NotInProfile { field: "bindings" },
+            ..
+        })
+    ));
 }

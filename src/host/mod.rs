@@ -78,7 +78,16 @@ pub enum FlushStatus {
 /// completes at once with success and flushes nothing, and says so with
 /// [`flushes_data`](Self::flushes_data): a machine with a device that needs
 /// H_SCM_FLUSH refuses such a host at build time
-/// ([`crate::machine::BuildError::NoFlushExecutor`]). With `std`,
+/// ([`crate::machine::BuildError::NoFlushExecutor`]).
+///
+/// # Tokens
+///
+/// The machine names every flush by `(slot, token)`. A slot's tokens only
+/// grow across reset and restore, and the machine calls
+/// [`forget_flush`](Self::forget_flush) for every record it drops, so an
+/// executor that keys its results by `(slot, token)` and frees them there
+/// (or when a poll collects them) never answers one request with
+/// another's result. With `std`,
 /// [`FileFlusher`] is QEMU's executor: `fdatasync` of the backing file on a
 /// worker thread.
 pub trait FlushExecutor {
@@ -101,11 +110,22 @@ pub trait FlushExecutor {
         FlushStatus::Done(true)
     }
 
-    /// papr-scm dropped its record of the flush `token` of `slot` (a reset,
-    /// a release or a restore): the guest can no longer poll it, so the
-    /// executor may forget its result.
+    /// papr-scm dropped its record of the flush `token` of `slot` (a reset, a release or a
+    /// restore): the guest can no longer poll it, so the executor may forget its result.
     fn forget_flush(&self, slot: u32, token: u64) {
         let _ = (slot, token);
+    }
+
+    /// Whether [`start_flush`](Self::start_flush) for `slot` really makes
+    /// its data durable: [`flushes_data`](Self::flushes_data) by default.
+    /// An executor with a table of slots answers false past its table, so
+    /// a machine refuses a device there that needs H_SCM_FLUSH
+    /// ([`crate::machine::BuildError::NoFlushExecutor`],
+    /// [`crate::machine::PlugError::NoFlushExecutor`]) instead of
+    /// completing its flushes with nothing synced.
+    fn flushes_slot(&self, slot: u32) -> bool {
+        let _ = slot;
+        self.flushes_data()
     }
 }
 
@@ -158,6 +178,10 @@ pub trait EventSignal {
 }
 
 /// Everything the hcall and RTAS handlers need from the host.
+///
+/// The machine calls these with a device's cell held (a bind event, a
+/// flush start or poll, under the slot's lock): a host must not call back
+/// into the machine from them (see the `machine` module's locking notes).
 pub trait Host: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal {}
 
 impl<T: GuestMemory + FlushExecutor + BindEvents + StatsSource + EventSignal + ?Sized> Host for T {}
@@ -178,7 +202,7 @@ impl EventSignal for NoHost {}
 #[cfg(feature = "std")]
 mod file_flusher;
 #[cfg(feature = "std")]
-pub use file_flusher::FileFlusher;
+pub use file_flusher::{FileFlusher, FlusherError};
 #[cfg(feature = "vm-memory")]
 mod vm_memory;
 #[cfg(feature = "vm-memory")]

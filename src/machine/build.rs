@@ -34,10 +34,11 @@ pub enum BuildError {
         source: LabelError,
     },
     /// The device in `slot` needs H_SCM_FLUSH (`ibm,hcall-flush-required`)
-    /// but the host's `FlushExecutor` does not flush anything (its
-    /// `flushes_data` is false): the guest would be told its data is
-    /// durable when it is not.
-    #[error("slot {slot}: the device needs H_SCM_FLUSH but the host does not flush (FlushExecutor::flushes_data is false)")]
+    /// but the host's `FlushExecutor` does not flush that slot (its
+    /// `flushes_slot` is false: it flushes nothing, or its table ends
+    /// before the slot): the guest would be told its data is durable when
+    /// it is not.
+    #[error("slot {slot}: the device needs H_SCM_FLUSH but the host does not flush this slot (FlushExecutor::flushes_slot is false)")]
     NoFlushExecutor {
         /// The device's slot.
         slot: u32,
@@ -52,7 +53,7 @@ pub enum BuildError {
 
 impl<S: SlotTable, H: Host> Machine<S, H> {
     /// Refuses a machine whose host cannot serve its devices: a device
-    /// needing H_SCM_FLUSH with a host whose flush does nothing. The
+    /// needing H_SCM_FLUSH in a slot the host's flush does not serve. The
     /// `from_*` constructors call it; a VMM that assembles its slot table
     /// itself calls it after [`Machine::with_host`].
     pub fn check_host(&self) -> Result<(), BuildError> {
@@ -60,7 +61,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             let needs = self
                 .slots
                 .with_slot(slot, |d| d.spec().flush == FlushMode::Hcall);
-            if needs == Some(true) && !self.host.flushes_data() {
+            if needs == Some(true) && !self.host.flushes_slot(slot) {
                 return Err(BuildError::NoFlushExecutor { slot });
             }
         }

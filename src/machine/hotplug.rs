@@ -21,7 +21,7 @@ use crate::config::{FlushMode, Profile};
 use crate::device::{Ctx, Device};
 use crate::drc::{Connector, DrcEffect, DrcIndex, WorkArea, WorkAreaError};
 use crate::host::{GuestMemory, Host};
-use crate::label::LabelStore;
+use crate::label::{LabelError, LabelStore};
 use crate::pmemory::PmemoryNode;
 use crate::rtas::*;
 use crate::rtas_error_log::{EventQueue, EventSink, HotplugAction, QueueFull, HOTPLUG_EVENT_LEN};
@@ -36,10 +36,15 @@ pub struct Released<L> {
     /// Blocks still bound when it left, now unbound (reported through
     /// `BindEvents::unbound`).
     pub unbound_blocks: u64,
-    /// Flush requests the guest never collected. Their records are gone;
-    /// the VMM drains its executor for the slot (`FileFlusher::drain`,
-    /// then `detach`) before it closes the backing file.
+    /// Flush requests the guest never collected. Their records are gone
+    /// (the executor was told, `FlushExecutor::forget_flush`); the VMM
+    /// drains its executor for the slot (`FileFlusher::drain`, then
+    /// `detach`) before it closes the backing file.
     pub pending_flushes: usize,
+    /// How the label store's last sync went (`LabelStore::flush`): an
+    /// error here is the only report of labels that may not be on stable
+    /// storage (a later sync of the same file may well succeed).
+    pub label_sync: Result<(), LabelError>,
 }
 
 /// What an RTAS call did besides its return words.
@@ -85,9 +90,10 @@ pub enum PlugError<L> {
         /// The device, untouched.
         device: Device<L>,
     },
-    /// The device needs H_SCM_FLUSH and the host's flush does nothing.
+    /// The device needs H_SCM_FLUSH and the host's flush does not serve
+    /// its slot (`FlushExecutor::flushes_slot`).
     #[error(
-        "slot {slot}: the device needs H_SCM_FLUSH but the host's FlushExecutor flushes nothing"
+        "slot {slot}: the device needs H_SCM_FLUSH but the host's FlushExecutor does not flush this slot"
     )]
     NoFlushExecutor {
         /// The slot.
@@ -205,7 +211,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         events: &mut E,
     ) -> Result<(), PlugError<S::Label>> {
         let slot = device.spec().slot;
-        if device.spec().flush == FlushMode::Hcall && !self.host.flushes_data() {
+        if device.spec().flush == FlushMode::Hcall && !self.host.flushes_slot(slot) {
             return Err(PlugError::NoFlushExecutor { slot, device });
         }
         if slot >= self.slot_count {
@@ -292,30 +298,50 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     }
 
     /// Takes the device out of `slot`, dropping its bindings and flushes.
+    ///
+    /// The device leaves the table first, in one step (`SlotTable::take`),
+    /// and is emptied afterwards, owned: no hcall of another vCPU can reach
+    /// it between the two, so whatever it did before the take is in the
+    /// counts and reported to the host, and nothing comes after. (Emptied
+    /// in place and taken after, a bind that waited for the slot's lock
+    /// through the label sync landed on the departing device.)
     fn release(&self, slot: u32) -> Option<Released<S::Label>> {
         let ctx = Ctx {
             profile: self.profile,
             host: &self.host,
         };
-        let (unbound_blocks, pending_flushes) = self.slots.with_slot(slot, |d| {
-            // The qemu profile keeps no bindings (QEMU maps at plug time).
-            let n = if d.has_bind_state() {
-                d.unbind_all(ctx)
-            } else {
-                0
-            };
-            let pending = d.pending_flushes();
-            d.reset_flushes();
-            let _ = d.label_mut().flush();
-            (n, pending)
-        })?;
-        let device = self.slots.take(slot)?;
+        let Some(mut device) = self.slots.take(slot) else {
+            // A table that cannot remove devices: the device stays, given
+            // back by the guest, with nothing bound or pending.
+            self.slots.with_slot(slot, |d| Self::empty_device(ctx, d));
+            return None;
+        };
         self.reindex();
+        let (unbound_blocks, pending_flushes, label_sync) = Self::empty_device(ctx, &mut device);
         Some(Released {
             device,
             unbound_blocks,
             pending_flushes,
+            label_sync,
         })
+    }
+
+    /// Unbinds every block, drops every flush record (telling the
+    /// executor) and syncs the label store: (blocks unbound, flushes
+    /// pending, the sync's result).
+    fn empty_device(
+        ctx: Ctx<'_, H>,
+        d: &mut Device<S::Label>,
+    ) -> (u64, usize, Result<(), LabelError>) {
+        // The qemu profile keeps no bindings (QEMU maps at plug time).
+        let n = if d.has_bind_state() {
+            d.unbind_all(ctx)
+        } else {
+            0
+        };
+        let pending = d.pending_flushes();
+        d.reset_flushes(ctx);
+        (n, pending, d.label_mut().flush())
     }
 
     /// The connectors at a machine reset or CAS (`spapr_drc_reset`): a
@@ -509,6 +535,13 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         }
         let (mask, buf, len) = (args[2], args[4], args[5]);
         let bytes = events.peek(mask)?.encode(self.profile);
+        if len == 0 && self.profile == Profile::Papr {
+            // papr copies at most the guest's length: a buffer of no bytes
+            // can take nothing, and dequeuing there lost the event while
+            // the guest was told it had it. It stays queued (and the
+            // source pulsed again) for a call with a buffer.
+            return Some(self.check_exception_no_buffer(rets, events));
+        }
         // QEMU writes the whole event whatever the length (it computes the
         // cut and never uses it); papr copies at most the guest's length.
         let n = match self.profile {
@@ -528,6 +561,19 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             self.host.pulse(events.source());
         }
         Some(RtasEffect::None)
+    }
+
+    /// `check-exception` with a zero-length buffer (`papr`): a parameter
+    /// error, the event left queued.
+    #[cold]
+    fn check_exception_no_buffer(
+        &self,
+        rets: &mut [u32],
+        events: &EventQueue,
+    ) -> RtasEffect<S::Label> {
+        word(rets, 0, RTAS_OUT_PARAM_ERROR as u32);
+        self.host.pulse(events.source());
+        RtasEffect::None
     }
 
     /// `event-scan` (QEMU `event_scan`): nargs 4, nret 1. Never returns an

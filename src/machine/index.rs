@@ -106,9 +106,21 @@ impl Index {
     }
 
     /// Rebuilds from every slot (rare: the first spanning call, and after a
-    /// plug or unplug).
+    /// plug or unplug) unless it already describes generation `want`.
     #[cold]
     pub(crate) fn rebuild<S: SlotTable>(&self, table: &S, want: u64) {
+        self.rebuild_if(table, want, false);
+    }
+
+    /// Rebuilds from every slot even if the index says it describes
+    /// generation `want`: a table without a generation counter
+    /// ([`SlotTable::generation`] is 0 for ever) changed.
+    #[cold]
+    pub(crate) fn rebuild_forced<S: SlotTable>(&self, table: &S, want: u64) {
+        self.rebuild_if(table, want, true);
+    }
+
+    fn rebuild_if<S: SlotTable>(&self, table: &S, want: u64, force: bool) {
         while self
             .building
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -116,7 +128,7 @@ impl Index {
         {
             core::hint::spin_loop();
         }
-        if self.built_for.load(Ordering::Acquire) != want {
+        if force || self.built_for.load(Ordering::Acquire) != want {
             let mut ranges = [(0u64, 0u64, 0u32); N];
             let mut n = 0;
             let mut bound = [0u64; WORDS];

@@ -12,8 +12,15 @@
 //! (H_SCM_UNBIND_ALL over the partition, H_SCM_QUERY_LOGICAL_MEM_BINDING)
 //! take the slots one at a time and never hold two, so no lock order
 //! exists to get wrong; an address index and a bound-slot bitmap
-//! (`index.rs`) make them visit only the device or devices concerned. Host hooks run with the device's cell held and must
-//! not call back into the machine for the same slot.
+//! (`index.rs`) make them visit only the device or devices concerned.
+//!
+//! Host hooks ([`Host`]'s methods, and a label store's) may run with a
+//! device's cell held, and must not call back into the machine at all:
+//! not for the same slot, and not a call that spans slots either, since
+//! H_SCM_QUERY_LOGICAL_MEM_BINDING and H_SCM_UNBIND_ALL rebuild a stale
+//! index from every slot. With [`SharedSlots`] such a call waits for its
+//! own cell for ever; with [`LocalSlots`] it finds the cell borrowed, and
+//! a rebuild would leave that device out of the index.
 
 use crate::config::{MachineConfig, Profile};
 use crate::device::{Ctx, Device};
@@ -96,12 +103,16 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         }
     }
 
-    /// Re-indexes the devices by address. Needed only for a table without a
-    /// generation counter ([`LocalSlots`]) whose devices changed after the
-    /// machine was made; [`SharedSlots`] tells the machine itself.
+    /// Re-indexes the devices by address, whatever the table's generation
+    /// says. Needed only for a table without a generation counter
+    /// ([`LocalSlots`]) whose devices changed behind the machine's back;
+    /// [`SharedSlots`] tells the machine itself, and `plug` and a release
+    /// re-index any table.
     pub fn reindex(&self) {
+        // Forced: a table without a counter reports the same generation
+        // after a change, and the index must not take that for "fresh".
         self.index
-            .rebuild(&self.slots, self.slots.generation().wrapping_add(1));
+            .rebuild_forced(&self.slots, self.slots.generation().wrapping_add(1));
     }
 
     /// The hcall profile.
@@ -604,6 +615,17 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
             queue.reset();
         }
         self.reset_connectors(released);
+        self.reset_devices();
+    }
+
+    /// The devices' part of [`reset`](Self::reset), one slot at a time
+    /// under its lock. A label store whose sync fails marks its device
+    /// PAPR_PMEM_SHUTDOWN_DIRTY, as a flush that fails does: the labels
+    /// may not have reached stable storage, the next boot's H_SCM_HEALTH
+    /// says so (`papr` profile), and the VMM sees it in
+    /// [`Device::health`]; discarded, the error was lost for good (a later
+    /// sync of the same file may succeed).
+    fn reset_devices(&self) {
         let ctx = self.ctx();
         for slot in 0..self.slots.slot_count() {
             self.slots.with_slot(slot, |d| {
@@ -611,8 +633,10 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     d.unbind_all(ctx);
                 }
                 self.index.mark_unbound(slot);
-                d.reset_flushes();
-                let _ = d.label_mut().flush();
+                d.reset_flushes(ctx);
+                if d.label_mut().flush().is_err() {
+                    d.inject_health(crate::hcall::HealthBits::PAPR_PMEM_SHUTDOWN_DIRTY);
+                }
             });
         }
     }

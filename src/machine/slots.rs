@@ -151,7 +151,7 @@ pub use self::shared::{InsertError, SharedSlots};
 #[cfg(feature = "std")]
 mod shared {
     use std::boxed::Box;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::vec::Vec;
 
     // parking_lot: a lock and an unlock are one atomic each, without std's
@@ -227,7 +227,48 @@ mod shared {
         generation: AtomicU64,
     }
 
+    /// Threads parking_lot's table is known to be sized for.
+    static RESERVED: AtomicUsize = AtomicUsize::new(0);
+
     impl<L: LabelStore> SharedSlots<L> {
+        /// Sizes parking_lot's process-wide table of waiting threads for
+        /// `threads` threads at once, so that no vCPU allocates when it
+        /// first waits for a busy slot.
+        ///
+        /// A slot's lock costs no allocation, but the first time a thread
+        /// waits on any `parking_lot` lock, parking_lot records the thread
+        /// and grows its table to three buckets per thread alive (two
+        /// allocations each time it grows; it never shrinks). Call this
+        /// with the number of vCPU threads (and any other thread that
+        /// makes hcalls) before starting them: it runs `threads` short
+        /// threads that each wait once, all alive together. Later calls
+        /// for as many threads or fewer do nothing.
+        pub fn reserve_waiters(threads: usize) {
+            if RESERVED.load(Ordering::Acquire) >= threads {
+                return;
+            }
+            let all = std::sync::Arc::new(std::sync::Barrier::new(threads));
+            let helpers: Vec<_> = (0..threads)
+                .map(|_| {
+                    let all = std::sync::Arc::clone(&all);
+                    std::thread::spawn(move || {
+                        // A wait with no time to wait: parking_lot records
+                        // the thread (and grows its table) first.
+                        let m = Mutex::new(());
+                        let mut g = m.lock();
+                        parking_lot::Condvar::new().wait_for(&mut g, std::time::Duration::ZERO);
+                        drop(g);
+                        // Every helper recorded at once: the table fits them all.
+                        all.wait();
+                    })
+                })
+                .collect();
+            for h in helpers {
+                let _ = h.join();
+            }
+            RESERVED.fetch_max(threads, Ordering::AcqRel);
+        }
+
         /// `slots` empty slots.
         pub fn new(slots: u32) -> Self {
             SharedSlots {

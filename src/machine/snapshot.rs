@@ -49,8 +49,8 @@ use thiserror::Error;
 use super::{Machine, SlotTable};
 use crate::config::{FlushMode, Profile};
 use crate::device::{
-    check_state_blocks, BindProgress, Bindings, Ctx, DeviceState, Faults, FlushRecord, StateError,
-    StatsMode, MAX_FLUSHES,
+    check_state_blocks, check_state_profile, BindProgress, Bindings, Ctx, DeviceState, Faults,
+    FlushRecord, StateError, StatsMode, MAX_FLUSHES,
 };
 use crate::drc::{ConnectorState, DrcIndex, DrcState};
 use crate::hcall::{HealthBits, ReturnCode};
@@ -218,6 +218,16 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
     /// state, flushes still pending go to this host's executor again (so
     /// the guest's tokens stay valid), and `events` becomes the snapshot's
     /// queue. Everything is checked before anything changes.
+    ///
+    /// Towards the host, a restore is a change like any other: the flush
+    /// records the devices held are dropped with
+    /// [`FlushExecutor::forget_flush`](crate::host::FlushExecutor::forget_flush),
+    /// each device's flush counter keeps the higher of its own and the
+    /// snapshot's (so restoring an earlier snapshot never hands out a
+    /// token twice), and the bindings that differ are reported to
+    /// [`BindEvents`](crate::host::BindEvents): `unbound` for the runs the
+    /// snapshot drops, then `bound` for the runs it brings (all of them on
+    /// a fresh migration destination).
     pub fn restore(
         &self,
         snap: &MachineState,
@@ -271,6 +281,7 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
                     }
                     // The checks the restore makes, before any device changes.
                     check_state_blocks(blocks, &d.state)
+                        .and_then(|()| check_state_profile(self.profile, &d.state))
                         .map_err(|source| RestoreError::Device { slot, source })?;
                 }
             }
@@ -289,11 +300,19 @@ impl<S: SlotTable, H: Host> Machine<S, H> {
         for d in &snap.devices {
             self.slots.with_slot(d.slot, |dev| {
                 // Checked above against the same spec: cannot fail.
-                let _ = dev.restore(d.state);
-                dev.resubmit_flushes(ctx);
+                let _ = dev.restore_in_place(ctx, d.state);
+                // The devices and their addresses are the machine's own
+                // (checked above), so the index's ranges stand; its
+                // bound-slot bitmap follows the restored bindings, under
+                // the device's lock as for a bind, or a partition-wide
+                // UNBIND_ALL would not visit them.
+                if dev.has_bind_state() {
+                    self.index.mark_bound(d.slot);
+                } else {
+                    self.index.mark_unbound(d.slot);
+                }
             });
         }
-        self.reindex();
         *events = queue;
         Ok(())
     }
@@ -613,7 +632,7 @@ impl MachineState {
                     .ok_or(out_of_range("connector.state", u64::from(raw)))?,
                 unplug_requested: r.bool("connector.unplug_requested")?,
             };
-            check_slot_state(slot, blocks, &state)?;
+            check_slot_state(profile, slot, blocks, &state)?;
             devices.push(SlotState {
                 slot,
                 flush_required,
@@ -636,7 +655,15 @@ impl MachineState {
 }
 
 /// The device rules of `Device::from_state` that need only the block
-/// count, so a decoded state is one some device of that size can hold.
-fn check_slot_state(slot: u32, blocks: u64, state: &DeviceState) -> Result<(), SnapshotError> {
-    check_state_blocks(blocks, state).map_err(|source| SnapshotError::Device { slot, source })
+/// count and the profile, so a decoded state is one some device of that
+/// size can hold and no later hcall trips over.
+fn check_slot_state(
+    profile: Profile,
+    slot: u32,
+    blocks: u64,
+    state: &DeviceState,
+) -> Result<(), SnapshotError> {
+    check_state_blocks(blocks, state)
+        .and_then(|()| check_state_profile(profile, state))
+        .map_err(|source| SnapshotError::Device { slot, source })
 }

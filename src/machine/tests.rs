@@ -4,6 +4,7 @@
 //! The machine's hcall checks, in QEMU's order, through the typed calls.
 
 use super::*;
+use crate::rtas_error_log::EventQueue;
 use core::cell::RefCell;
 
 /// The machine of [`specs`] in `profile`.
@@ -524,4 +525,51 @@ fn test_handle_owns_exactly_the_scm_opcodes() {
             }
         }
     }
+}
+
+/// Issue 23, defect 3: `reindex` never rebuilt a [`LocalSlots`] table
+/// after its first build (its generation is 0 for ever), so a device
+/// plugged into such a machine, or put into a cell before the `reindex`
+/// the docs ask for, was never found by QUERY_LOGICAL.
+#[test]
+fn test_local_slots_find_a_device_plugged_after_the_first_query() {
+    let [a, b] = specs();
+    let mut p = Planner::new(MachineConfig::new(2 * G, 8 * G, 3)).unwrap();
+    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    p.plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid))
+        .unwrap();
+    p.plug(&NvdimmConfig::new(256 * M + 128 * K, 128 * K, uuid))
+        .unwrap();
+    let c = p
+        .plug(&NvdimmConfig::new(G + 128 * K, 128 * K, uuid))
+        .unwrap();
+    assert_eq!(c.slot, 2);
+    let (mut la, mut lb, mut lc) = ([0u8; 16], [0u8; 16], [0u8; 16]);
+    let cells = [
+        RefCell::new(Some(Device::new(a, SliceLabelStore::new(&mut la)))),
+        RefCell::new(Some(Device::new(b, SliceLabelStore::new(&mut lb)))),
+        RefCell::new(None),
+    ];
+    let m = Machine::new(&cfg(Profile::Papr), LocalSlots::new(&cells));
+    // The first spanning call builds the index.
+    assert_eq!(st(m.h_scm_query_logical_mem_binding(c.addr)), H_NOT_FOUND);
+    let mut q = EventQueue::new();
+    m.plug(Device::new(c, SliceLabelStore::new(&mut lc)), &mut q)
+        .unwrap();
+    assert_eq!(
+        st(m.h_scm_bind_mem(0x9000_0002, 0, 4, u64::MAX, 0)),
+        H_SUCCESS
+    );
+    let o = m.h_scm_query_logical_mem_binding(c.addr + 256 * M);
+    assert_eq!(
+        (o.status, o.out.r4, o.out.r5),
+        (H_SUCCESS, Some(0x9000_0002), Some(1))
+    );
+    // Out of the table behind the machine's back, then `reindex`.
+    let dev = cells[2].borrow_mut().take().unwrap();
+    m.reindex();
+    assert_eq!(st(m.h_scm_query_logical_mem_binding(c.addr)), H_NOT_FOUND);
+    *cells[2].borrow_mut() = Some(dev);
+    m.reindex();
+    assert_eq!(st(m.h_scm_query_logical_mem_binding(c.addr)), H_SUCCESS);
 }
