@@ -39,7 +39,7 @@ class Ctx:
         self.hostile_calls = a.hostile_calls
         helptext = vm.machine_help(self.qemu)
         self.patched = 'papr-scm' in helptext
-        self.results = []
+        self.runs = {}
 
     def machine(self, papr_scm, profile=None, trace=None):
         """The machine options for papr-scm on/off (off on stock QEMU: the
@@ -229,7 +229,7 @@ def t_compare(ctx):
     for fw, runner in (('hcalls', run_hcalls), ('rtas-hotplug', run_rtas)):
         name = 'compare/' + fw
         try:
-            off = runner(ctx, 'off', ctx.machine(False))
+            off = off_run(ctx, fw)
         except vm.QemuError as e:
             ctx.fail(name, 'papr-scm=off did not run: %s' % e)
             continue
@@ -265,13 +265,15 @@ def t_compare(ctx):
 
 
 # -- the crate against QEMU: a run replayed ------------------------------------------
-def transcript(ctx, fw, run):
-    """The run as a transcript (src/transcript.rs), every output register
-    expected; RTAS calls on connectors that are not PMEM carry no
-    expectation (replay has no QEMU behind papr-scm)."""
+def transcript(ctx, fw, run, profile='qemu'):
+    """The run as a transcript (src/transcript.rs) for `papr-scm replay`.
+    profile qemu: every output register, RTAS return word and buffer is
+    expected as QEMU answered (RTAS calls on connectors that are not PMEM
+    carry no expectation: replay has no QEMU behind papr-scm). profile
+    papr: the same calls, expected as their `papr=` answers say."""
     devs = hcall_devices() if fw == 'hcalls' else rtas_devices()
     out = ['# %s on %s, papr-scm=off, written by tests/qemu/checks.py' % (fw, ctx.tag),
-           'machine ram=%s maxmem=%s slots=%d profile=qemu' % (vm.RAM, vm.MAXMEM, vm.SLOTS)]
+           'machine ram=%s maxmem=%s slots=%d profile=%s' % (vm.RAM, vm.MAXMEM, vm.SLOTS, profile)]
 
     def dev_line(word, d):
         s = '%s slot=%d size=%dM+128K label-size=128K uuid=%s' % (word, d.slot, d.blocks * 256, d.uuid)
@@ -290,26 +292,37 @@ def transcript(ctx, fw, run):
             if ev:
                 out.append('time ' + event_time(ev[0].buf))
             out.append(dev_line('plug', devs[1]))
+        if r.pre is not None:
+            out.append('mem 0x%x %s' % (r.pre_addr, r.pre.hex()))
         if r.kind == 1:
-            out.append(records.hcall_line(r))
+            if profile == 'qemu':
+                out.append(records.hcall_line(r))
+                if r.buf is not None:
+                    out.append('expect-mem 0x%x %s' % (r.buf_addr, r.buf.hex()))
+            else:
+                out.append(records.hcall_line(r, r.papr))
+                stats = records.parse_answer(r.papr)[2] if r.papr else None
+                if stats is not None:
+                    out.append('expect-mem 0x%x %s' % (r.buf_addr, records.stats_bytes(stats).hex()))
             continue
         args = r.args()
         svc = r.service()
-        pmem = svc in ('check-exception', 'event-scan') or (len(args) > 1 and args[1] >> 28 == 9) \
-            or svc == 'ibm,configure-connector'
+        pmem = svc in ('check-exception', 'event-scan', 'ibm,configure-connector') \
+            or (len(args) > 1 and args[1] >> 28 == 9)
         if svc == 'ibm,configure-connector':
             wa = args[0]
             before = prev_wa if prev_wa is not None else struct.pack('>I', 0x90000001).ljust(4096, b'\0')
             out.append('mem 0x%x %s' % (wa, before.hex()))
         words = ' '.join('0x%x' % a for a in args)
-        if pmem:
+        if pmem and profile == 'qemu':
             out.append('rtas %s %s -> %s' % (svc, words, ' '.join(str(x) for x in r.rets())))
         else:
             out.append('rtas %s %s' % (svc, words))
         if r.flags & records.F_WORKAREA and r.buf:
-            out.append('expect-mem 0x%x %s' % (args[0], r.buf.hex()))
+            if profile == 'qemu':
+                out.append('expect-mem 0x%x %s' % (args[0], r.buf.hex()))
             prev_wa = r.buf
-        if svc == 'check-exception' and r.rets()[0] == 0 and r.buf:
+        if svc == 'check-exception' and r.rets()[0] == 0 and r.buf and profile == 'qemu':
             # The event as QEMU wrote it: the header and 108 bytes.
             out.append('expect-mem 0x%x %s' % (args[4], r.buf[:116].hex()))
     return '\n'.join(out) + '\n'
@@ -349,11 +362,33 @@ def replay_cross_check(ctx, fw, run):
                 % (summary.split(': ', 1)[-1] or 'no summary'), [] if ok else probs or ['replay failed'])
 
 
+def off_run(ctx, fw):
+    """papr-scm=off's run of a firmware, once per binary."""
+    key = fw + '-off'
+    if key not in ctx.runs:
+        ctx.runs[key] = (run_hcalls if fw == 'hcalls' else run_rtas)(ctx, 'off', ctx.machine(False))
+    return ctx.runs[key]
+
+
 # -- papr -------------------------------------------------------------------------
 def t_papr(ctx):
+    # The expected answers against the crate first (any QEMU): papr-scm's
+    # papr profile replaying the calls papr-scm=off made.
     name = 'papr'
+    try:
+        off = off_run(ctx, 'hcalls')
+        path = os.path.join(ctx.work, 'hcalls-papr.transcript')
+        with open(path, 'w') as f:
+            f.write(transcript(ctx, 'hcalls', off, 'papr'))
+        ok, probs, summary = replay(ctx, path)
+        n = sum(1 for r in off.recs if r.papr)
+        ctx.verdict(name + ' (papr-scm replay)', "papr-scm's papr profile, replaying the firmware's calls, gives "
+                    "the %d papr answers written in hcalls.S (%s)" % (n, summary.split(': ', 1)[-1]),
+                    [] if ok else probs or ['replay failed'])
+    except vm.QemuError as e:
+        ctx.fail(name + ' (papr-scm replay)', str(e))
     if not ctx.patched:
-        ctx.skip(name, 'this QEMU has no papr-scm')
+        ctx.skip(name, 'papr-scm=on,papr-scm-profile=papr: this QEMU has no papr-scm')
         return
     try:
         run = run_hcalls(ctx, 'on-papr', ctx.machine(True, 'papr'))
@@ -361,8 +396,8 @@ def t_papr(ctx):
         ctx.fail(name, 'papr-scm=on,papr-scm-profile=papr did not run: %s' % e)
         return
     checked = [r for r in run.recs if r.papr]
-    ctx.verdict(name, "the papr profile's answers: %d calls (QUERY_*, PERFORMANCE_STATS, the health mask, "
-                'bind state)' % len(checked), expect_problems(run, 'papr'))
+    ctx.verdict(name, "papr-scm=on,papr-scm-profile=papr: the papr answers of %d calls (QUERY_*, "
+                'PERFORMANCE_STATS, the health mask, bind state)' % len(checked), expect_problems(run, 'papr'))
 
 
 # -- hostile ----------------------------------------------------------------------

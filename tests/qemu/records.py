@@ -62,7 +62,10 @@ class Record:
         self.regs_out = list(w[16:26])
         buf, buflen = w[26], w[27]
         self.buf = buffers[buf - BUFFERS:buf - BUFFERS + buflen] if buf else None
-        self.buf_addr = None
+        self.buf_addr = w[39]
+        pre, prelen = w[36], w[37]
+        self.pre = buffers[pre - BUFFERS:pre - BUFFERS + prelen] if pre else None
+        self.pre_addr = w[38]
         self.rtas = list(struct.unpack('>16I', raw[0xe0:0x120])) if self.kind == 2 else None
         self.tokens = tokens
 
@@ -219,8 +222,25 @@ def reg_text(v):
     return '-1' if v == (1 << 64) - 1 else '0x%x' % v
 
 
-def hcall_line(r):
+def hcall_line(r, answer=None):
+    """`call` with every output register as the run had it, or (answer
+    given) with the status and registers `answer` names; answer '' gives a
+    call with no expectation."""
     name = OPCODES.get(r.opcode, '0x%x' % r.opcode)
     args = ' '.join(reg_text(v) for v in r.regs_in[1:])
-    outs = ' '.join('r%d=%s' % (n, reg_text(r.regs_out[n - 3])) for n in range(4, 13))
-    return 'call %s %s -> %s %s' % (name, args, status_text(r.regs_out[0]), outs)
+    if answer is None:
+        outs = ' '.join('r%d=%s' % (n, reg_text(r.regs_out[n - 3])) for n in range(4, 13))
+        return 'call %s %s -> %s %s' % (name, args, status_text(r.regs_out[0]), outs)
+    if not answer:
+        return 'call %s %s' % (name, args)
+    status, regs, _ = parse_answer(answer)
+    outs = ' '.join('r%d=%s' % (n, reg_text(v)) for n, v in sorted(regs.items()))
+    return 'call %s %s -> %s %s' % (name, args, status_text(status & ((1 << 64) - 1)), outs)
+
+
+def stats_bytes(stats):
+    """A PERFORMANCE_STATS buffer holding these (id, value) entries."""
+    b = b'SCMSTATS' + struct.pack('>II', 1, len(stats))
+    for sid, val in stats:
+        b += sid.encode().ljust(8) + struct.pack('>Q', val)
+    return b

@@ -15,7 +15,7 @@ import time
 CTL = 0x10000
 CTL_DONE, CTL_COUNT, CTL_STAGE, CTL_TRAP, CTL_SRR0, CTL_SRR1, CTL_BUFEND = (
     0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30)
-CTL_USER = 0x40
+CTL_USER = 0x80
 DONE_MAGIC = 0x600DF00D
 
 # Sizes of the test devices: data (a multiple of QEMU's 256 MiB SCM block,

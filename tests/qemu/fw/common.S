@@ -29,7 +29,10 @@
         .set CTL_SRR0,    0x20
         .set CTL_SRR1,    0x28
         .set CTL_BUFEND,  0x30   # first free byte of BUFFERS
-        .set CTL_USER,    0x40   # firmware-specific words from here on
+        .set CTL_PREBUF,  0x38   # PRE_BUF's copy for the next record, or 0
+        .set CTL_PRELEN,  0x40
+        .set CTL_PREADDR, 0x48
+        .set CTL_USER,    0x80   # firmware-specific words from here on
         .set DONE_MAGIC,  0x600DF00D
 
 # A record (u64 words; the runner's records.py reads the same layout).
@@ -44,6 +47,10 @@
         .set R_BUF,    0xd0    # address of a copy in BUFFERS, or 0
         .set R_BUFLEN, 0xd8    # its length
         .set R_RTAS,   0xe0    # RTAS: the argument buffer after the call (64 bytes)
+        .set R_PREBUF, 0x120   # a copy of a buffer as it was before the call, or 0
+        .set R_PRELEN, 0x128
+        .set R_PREADDR, 0x130  # where that buffer is in guest memory
+        .set R_BUFADDR, 0x138  # where R_BUF's buffer is in guest memory
         .set R_SIZE,   0x140
         .set F_EVENT,  1       # R_BUF holds an RTAS event log
         .set F_WORKAREA, 2     # R_BUF holds a configure-connector work area
@@ -185,11 +192,19 @@
         .endm
 
 # COPY_BUF addr, len: copy len bytes at addr into BUFFERS and point the
-# last record at the copy.
+# last record at the copy (the buffer after the call).
         .macro COPY_BUF addr, len
         LI64    %r3, \addr
         LI64    %r4, \len
         bl      copy_buf
+        .endm
+
+# PRE_BUF addr, len: the same for the next call's record, before the call
+# (what the hypervisor will read).
+        .macro PRE_BUF addr, len
+        LI64    %r3, \addr
+        LI64    %r4, \len
+        bl      copy_pre
         .endm
 
 # DONE: the end marker the runner waits for.
@@ -265,7 +280,7 @@ trap:
 1:      b       1b
 
 # record_in: start the record at r31 with r0 (kind), r27..r30 and the inputs
-# r3..r12. Clobbers r26 only.
+# r3..r12. Clobbers r0 and r26.
 record_in:
         std     %r0, R_KIND(%r31)
         std     %r30, R_DESC(%r31)
@@ -276,6 +291,17 @@ record_in:
         std     %r26, R_POLLS(%r31)
         std     %r26, R_BUF(%r31)
         std     %r26, R_BUFLEN(%r31)
+        LI64    %r26, CTL                     # PRE_BUF's copy, once
+        ld      %r0, CTL_PREBUF(%r26)
+        std     %r0, R_PREBUF(%r31)
+        ld      %r0, CTL_PRELEN(%r26)
+        std     %r0, R_PRELEN(%r31)
+        ld      %r0, CTL_PREADDR(%r26)
+        std     %r0, R_PREADDR(%r31)
+        li      %r0, 0
+        std     %r0, CTL_PREBUF(%r26)
+        std     %r0, CTL_PRELEN(%r26)
+        std     %r0, CTL_PREADDR(%r26)
         std     %r3,  R_IN+0x00(%r31)
         std     %r4,  R_IN+0x08(%r31)
         std     %r5,  R_IN+0x10(%r31)
@@ -329,6 +355,16 @@ record_out:
         std     %r27, CTL_COUNT(%r26)
         blr
 
+# copy_pre: copy r4 bytes (a multiple of 8) from r3 to the end of BUFFERS
+# for the next record (CTL_PREBUF).
+copy_pre:
+        LI64    %r26, CTL
+        ld      %r5, CTL_BUFEND(%r26)
+        std     %r5, CTL_PREBUF(%r26)
+        std     %r4, CTL_PRELEN(%r26)
+        std     %r3, CTL_PREADDR(%r26)
+        b       copy
+
 # copy_buf: copy r4 bytes (a multiple of 8) from r3 to the end of BUFFERS,
 # and point the last record (r31 - R_SIZE) at the copy.
 copy_buf:
@@ -336,6 +372,8 @@ copy_buf:
         ld      %r5, CTL_BUFEND(%r26)
         std     %r5, R_BUF-R_SIZE(%r31)
         std     %r4, R_BUFLEN-R_SIZE(%r31)
+        std     %r3, R_BUFADDR-R_SIZE(%r31)
+copy:
         srdi    %r6, %r4, 3
         mtctr   %r6
         addi    %r3, %r3, -8

@@ -118,6 +118,7 @@
         LA      %r5, .Lreq\@
         li      %r6, .Lreqend\@ - .Lreq\@
         bl      put_request
+        PRE_BUF \addr, (\size+7)&~7
         .endm
 
 # BUF addr, size: copy the buffer into the last record (compared byte by byte).
@@ -271,10 +272,10 @@ main:
         PERFORMANCE_STATS "papr: stats of the empty slot", DRC3, 0, 0, expect="H_FUNCTION", papr="H_PARAMETER"
         STATS_REQUEST STATS, 272
         PERFORMANCE_STATS "papr: every statistic", DRC0, STATS, 272, expect="H_FUNCTION", papr="H_SUCCESS stats=CtlResCt:0,CtlResTm:0,PonSecs:0,MemLife:100,CritRscU:0,HostLCnt:0,HostSCnt:0,HostSDur:0,HostLDur:0,MedRCnt:0,MedWCnt:0,MedRDur:0,MedWDur:0,CchRHCnt:0,CchWHCnt:0,FastWCnt:0"
-        BUF     STATS, 288
+        BUF     STATS, 272
         STATS_REQUEST STATS, 271
         PERFORMANCE_STATS "papr: every statistic in 271 bytes", DRC0, STATS, 271, expect="H_FUNCTION", papr="H_P3"
-        BUF     STATS, 288
+        BUF     STATS, 272
         STATS_REQUEST STATS, 32, MemLife
         PERFORMANCE_STATS "papr: MemLife alone", DRC0, STATS, 32, expect="H_FUNCTION", papr="H_SUCCESS stats=MemLife:100"
         BUF     STATS, 48

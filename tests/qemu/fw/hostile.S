@@ -27,8 +27,8 @@
         .set ARGS, SCRATCH                    # r4..r12 staged here
 
         .set CTL_CALLS, CTL_USER          # offsets in CTL
-        .set CTL_PRINT, CTL_USER + 8
-        .set CTL_OK,    CTL_USER + 16
+        .set CTL_PRINT, CTL_USER+8
+        .set CTL_OK,    CTL_USER+16
 
 main:
         bl      init
