@@ -94,8 +94,10 @@ def assemble(ctx, name, out, defsyms=()):
 
 
 def rtas_tokens(ctx, machine, devices, name):
-    """The RTAS tokens of this machine, from its own tree (/rtas)."""
-    blob = vm.dump_dtb(ctx.qemu, ctx.work, name, machine, devices)
+    """The RTAS tokens of this machine, from the tree it hands the firmware
+    (/rtas)."""
+    binf, _ = assemble(ctx, 'tree', os.path.join(ctx.work, name + '-tree'))
+    blob = vm.guest_tree(ctx.qemu, ctx.work, name + '-tree', binf, machine, devices)
     props = vm.fdt_properties(blob, '/rtas')
     tokens = {}
     for service, sym in RTAS_SERVICES.items():

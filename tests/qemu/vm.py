@@ -15,6 +15,7 @@ import time
 CTL = 0x10000
 CTL_DONE, CTL_COUNT, CTL_STAGE, CTL_TRAP, CTL_SRR0, CTL_SRR1, CTL_BUFEND = (
     0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30)
+CTL_FDT = 0x50
 CTL_USER = 0x80
 DONE_MAGIC = 0x600DF00D
 
@@ -268,21 +269,21 @@ def machine_help(qemu):
     return r.stdout + r.stderr
 
 
-def dump_dtb(qemu, workdir, name, machine='', devices=()):
-    """The boot tree QEMU builds for this machine (`-machine dumpdtb=`)."""
-    path = os.path.join(workdir, name + '.dtb')
-    argv = [qemu, '-machine', 'pseries,nvdimm=on,%s,dumpdtb=%s%s' % (CAPS, path, ',' + machine if machine else ''),
-            '-m', '%s,slots=%d,maxmem=%s' % (RAM, SLOTS, MAXMEM),
-            '-nodefaults', '-display', 'none', '-bios', os.path.join(workdir, 'empty.bin')]
-    with open(os.path.join(workdir, 'empty.bin'), 'wb') as f:
-        f.write(b'\x48\x00\x00\x00')        # b . : QEMU wants a loadable -bios
-    for d in devices:
-        argv += ['-object', d.backend(workdir), '-device', d.device()]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if not os.path.exists(path):
-        raise QemuError('dumpdtb failed: %s' % (r.stdout + r.stderr).strip()[-400:])
-    with open(path, 'rb') as f:
-        return f.read()
+def guest_tree(qemu, workdir, name, firmware, machine='', devices=()):
+    """The device tree QEMU hands the firmware (its address is r3 at entry;
+    fw/tree.S leaves it in the control block): the same on every QEMU
+    version, where `-machine dumpdtb=` stopped working for pseries in 10.x
+    (the tree is built at reset, after the dump)."""
+    v = Vm(qemu, workdir, name, firmware, machine=machine, devices=devices)
+    try:
+        v.wait_done(30)
+        addr = v.u64(CTL + CTL_FDT)
+        magic, total = struct.unpack('>II', v.read(addr, 8))
+        if magic != 0xd00dfeed or total > (1 << 20):
+            raise QemuError('no device tree at 0x%x (magic 0x%x)' % (addr, magic))
+        return v.read(addr, total)
+    finally:
+        v.quit()
 
 
 def fdt_properties(blob, node_path):

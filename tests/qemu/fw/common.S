@@ -32,6 +32,7 @@
         .set CTL_PREBUF,  0x38   # PRE_BUF's copy for the next record, or 0
         .set CTL_PRELEN,  0x40
         .set CTL_PREADDR, 0x48
+        .set CTL_FDT,     0x50   # r3 at entry: the tree QEMU built [spapr_machine_reset]
         .set CTL_USER,    0x80   # firmware-specific words from here on
         .set DONE_MAGIC,  0x600DF00D
 
@@ -229,9 +230,13 @@
         .org    0
         .long   0                     # address 0: nothing runs here
 
-# 0x100 (system reset) is the entry point.
+# 0x100 (system reset) is the entry point; r3 holds the address of the
+# device tree QEMU built [spapr.c, spapr_machine_reset:
+# spapr_cpu_set_entry_state(cpu, SPAPR_ENTRY_POINT, 0, fdt_addr, 0)].
         .org    0x100
 _start:
+        lis     %r4, CTL@ha
+        std     %r3, CTL_FDT(%r4)
         b       main
 
 # Every other vector records itself and stops: an unexpected interrupt is a

@@ -7,12 +7,12 @@
 #
 # RTAS is entered as Linux's enter_rtas does under QEMU: the KVMPPC_H_RTAS
 # hcall with the argument buffer (common.S, RTAS). The tokens are QEMU's
-# and not fixed by PAPR, so run.sh reads them from the tree this very
-# machine builds (`-machine dumpdtb=`, node /rtas) and passes them with
-# --defsym: TOK_CHECK_EXCEPTION, TOK_EVENT_SCAN, TOK_GET_SENSOR_STATE,
-# TOK_SET_INDICATOR, TOK_CONFIGURE_CONNECTOR. (Walking the tree whose
-# address QEMU passes in r3 would need an FDT parser in assembly; the
-# runner has one in python.)
+# and not fixed by PAPR, so the runner reads them from the tree this very
+# machine hands its firmware (fw/tree.S reports its address; node /rtas)
+# and passes them with --defsym: TOK_CHECK_EXCEPTION, TOK_EVENT_SCAN,
+# TOK_GET_SENSOR_STATE, TOK_SET_INDICATOR, TOK_CONFIGURE_CONNECTOR.
+# (Walking the tree in assembly would need an FDT parser here; the runner
+# has one in python.)
 #
 # With --defsym WAIT_UNPLUG=1 (the device-del test) the firmware reaches
 # stage 2 after configuring slot 1, waits for the unplug request's event
