@@ -227,6 +227,24 @@ def event_problems(run, action):
     return [] if got == want else ['event %s, expected %s' % (got, want)]
 
 
+def compare_catches(a, b):
+    """The compare must see one flipped output bit and one flipped buffer
+    byte of run b (a check that cannot fail proves nothing)."""
+    probs = []
+    r = b.recs[len(b.recs) // 2]
+    r.regs_out[5] ^= 1
+    if len(records.compare(a.recs, b.recs, 'a', 'b')) != 1:
+        probs.append('a flipped r8 was not reported exactly once')
+    r.regs_out[5] ^= 1
+    r = [x for x in b.recs if x.buf][-1]
+    saved = r.buf
+    r.buf = bytes([saved[0] ^ 0x80]) + saved[1:]
+    if len(records.compare(a.recs, b.recs, 'a', 'b')) != 1:
+        probs.append('a flipped buffer byte was not reported')
+    r.buf = saved
+    return probs
+
+
 def t_compare(ctx):
     for fw, runner in (('hcalls', run_hcalls), ('rtas-hotplug', run_rtas)):
         name = 'compare/' + fw
@@ -246,8 +264,10 @@ def t_compare(ctx):
             # must equal the first (poll counts and event stamps aside).
             try:
                 again = runner(ctx, 'off-again', ctx.machine(False))
-                ctx.verdict(name + ' (papr-scm=off twice)', 'two runs equal byte by byte: the compare is '
-                            'deterministic', records.compare(off.recs, again.recs, 'first', 'second'))
+                probs = records.compare(off.recs, again.recs, 'first', 'second')
+                probs += compare_catches(off, again)
+                ctx.verdict(name + ' (papr-scm=off twice)', 'two runs equal byte by byte (the compare is '
+                            'deterministic), and a changed register or buffer byte is reported', probs)
             except vm.QemuError as e:
                 ctx.fail(name + ' (papr-scm=off twice)', str(e))
             ctx.skip(name, 'papr-scm=on,papr-scm-profile=qemu: this QEMU has no papr-scm')
