@@ -93,11 +93,15 @@ def assemble(ctx, name, out, defsyms=()):
         return binf, f.read()
 
 
-def rtas_tokens(ctx, machine, devices, name):
+def boot_tree(ctx, machine, devices, name):
+    binf, _ = assemble(ctx, 'tree', os.path.join(ctx.work, name + '-tree'))
+    return vm.guest_tree(ctx.qemu, ctx.work, name + '-tree', binf, machine, devices)
+
+
+def rtas_tokens(ctx, machine, devices, name, blob=None):
     """The RTAS tokens of this machine, from the tree it hands the firmware
     (/rtas)."""
-    binf, _ = assemble(ctx, 'tree', os.path.join(ctx.work, name + '-tree'))
-    blob = vm.guest_tree(ctx.qemu, ctx.work, name + '-tree', binf, machine, devices)
+    blob = blob or boot_tree(ctx, machine, devices, name)
     props = vm.fdt_properties(blob, '/rtas')
     tokens = {}
     for service, sym in RTAS_SERVICES.items():
@@ -185,11 +189,14 @@ def hotplug_during(ctx, wait_unplug=False):
 def run_rtas(ctx, side, machine, wait_unplug=False):
     devs = rtas_devices()
     fresh(devs, ctx)
-    tokens = rtas_tokens(ctx, machine, devs[:1], 'rtas-' + side)
+    tree = boot_tree(ctx, machine, devs[:1], 'rtas-' + side)
+    tokens = rtas_tokens(ctx, machine, devs[:1], 'rtas-' + side, tree)
     names = {v: k for k, v in zip(RTAS_SERVICES, [tokens[s] for s in RTAS_SERVICES.values()])}
     defs = sorted(tokens.items()) + ([('WAIT_UNPLUG', 1)] if wait_unplug else [])
-    return run_firmware(ctx, 'rtas-hotplug', 'rtas-' + side, machine, devs, devs[:1], defs,
-                        during=hotplug_during(ctx, wait_unplug), token_names=names)
+    run = run_firmware(ctx, 'rtas-hotplug', 'rtas-' + side, machine, devs, devs[:1], defs,
+                       during=hotplug_during(ctx, wait_unplug), token_names=names)
+    run.extra['tree'] = tree
+    return run
 
 
 def expect_problems(run, which='expect'):
@@ -278,12 +285,15 @@ def t_compare(ctx):
             ctx.fail(name, 'papr-scm=on did not run: %s' % e)
             continue
         probs = records.compare(off.recs, on.recs, 'off', 'on')
+        if 'tree' in off.extra:
+            probs += ['boot tree: ' + d for d in vm.fdt_diff(off.extra['tree'], on.extra['tree'], 'off', 'on')]
         for dev, lab in off.labels.items():
             if on.labels.get(dev) != lab:
                 diff = [i for i in range(len(lab)) if lab[i] != on.labels[dev][i]]
                 probs.append('%s label bytes differ at %d offsets from 0x%x' % (dev, len(diff), diff[0]))
         ctx.verdict(name, 'papr-scm=on,papr-scm-profile=qemu equals papr-scm=off: %d calls, registers, '
-                    'buffers and labels' % len(off.recs), probs)
+                    'buffers, labels%s' % (len(off.recs), ' and the boot tree' if 'tree' in off.extra else ''),
+                    probs)
 
 
 # -- the crate against QEMU: a run replayed ------------------------------------------

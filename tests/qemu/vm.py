@@ -286,33 +286,63 @@ def guest_tree(qemu, workdir, name, firmware, machine='', devices=()):
         v.quit()
 
 
-def fdt_properties(blob, node_path):
-    """{name: bytes} of one node of a flattened device tree (the few lines of
-    the format this needs: FDT_BEGIN_NODE 1, END_NODE 2, PROP 3, NOP 4, END 9)."""
+def fdt_nodes(blob):
+    """{'/path': {name: bytes}} of a flattened device tree (the few lines of
+    the format this needs: FDT_BEGIN_NODE 1, END_NODE 2, PROP 3, NOP 4,
+    END 9)."""
     magic, _total, off_struct, off_strings = struct.unpack('>4I', blob[:16])
     if magic != 0xd00dfeed:
         raise QemuError('not a flattened device tree')
-    want = [p for p in node_path.split('/') if p]
-    path, props, pos = [], {}, off_struct
+    path, nodes, pos = [], {}, off_struct
     while True:
         tag = struct.unpack('>I', blob[pos:pos + 4])[0]
         pos += 4
         if tag == 1:
             end = blob.index(b'\0', pos)
             path.append(blob[pos:end].decode())
+            nodes['/' + '/'.join(path[1:])] = {}
             pos = (end + 4) & ~3
         elif tag == 2:
             path.pop()
         elif tag == 3:
             length, nameoff = struct.unpack('>2I', blob[pos:pos + 8])
             pos += 8
-            if path[1:] == want:
-                nend = blob.index(b'\0', off_strings + nameoff)
-                props[blob[off_strings + nameoff:nend].decode()] = blob[pos:pos + length]
+            nend = blob.index(b'\0', off_strings + nameoff)
+            name = blob[off_strings + nameoff:nend].decode()
+            nodes['/' + '/'.join(path[1:])][name] = blob[pos:pos + length]
             pos = (pos + length + 3) & ~3
         elif tag == 4:
             continue
         elif tag == 9:
-            return props
+            return nodes
         else:
             raise QemuError('bad FDT tag %d' % tag)
+
+
+def fdt_properties(blob, node_path):
+    """{name: bytes} of one node."""
+    return fdt_nodes(blob).get('/' + '/'.join(p for p in node_path.split('/') if p), {})
+
+
+# Properties that differ from boot to boot: /chosen rng-seed is random
+# [hw/ppc/spapr.c: spapr_dt_chosen writes fdt_rng_seed, which each reset
+# fills with qemu_guest_getrandom_nofail].
+VOLATILE_PROPS = {('/chosen', 'rng-seed')}
+
+
+def fdt_diff(a, b, name_a, name_b):
+    """Differences between two trees, one line per node or property."""
+    na, nb = fdt_nodes(a), fdt_nodes(b)
+    out = []
+    for path in sorted(set(na) | set(nb)):
+        if path not in nb or path not in na:
+            out.append('%s only with %s' % (path, name_a if path in na else name_b))
+            continue
+        for prop in sorted(set(na[path]) | set(nb[path])):
+            if (path, prop) in VOLATILE_PROPS:
+                continue
+            va, vb = na[path].get(prop), nb[path].get(prop)
+            if va != vb:
+                out.append('%s %s: %s %s, %s %s' % (path, prop, name_a, None if va is None else va.hex(),
+                                                    name_b, None if vb is None else vb.hex()))
+    return out
