@@ -166,7 +166,10 @@ def rtas_devices():
 def run_hcalls(ctx, side, machine):
     devs = hcall_devices()
     fresh(devs, ctx)
-    return run_firmware(ctx, 'hcalls', 'hcalls-' + side, machine, devs, devs)
+    tree = boot_tree(ctx, machine, devs, 'hcalls-' + side)
+    run = run_firmware(ctx, 'hcalls', 'hcalls-' + side, machine, devs, devs)
+    run.extra['tree'] = tree
+    return run
 
 
 def hotplug_during(ctx, wait_unplug=False):
