@@ -37,15 +37,24 @@ class Ctx:
         self.work = a.work
         self.seed = a.seed
         self.hostile_calls = a.hostile_calls
-        helptext = vm.machine_help(self.qemu)
-        self.patched = 'papr-scm' in helptext
         self.runs = {}
+        # The property exists in every build of the series; papr-scm=on
+        # works only where the library is linked in (a build without it
+        # refuses papr-scm=on at start): boot once to know.
+        self.has_property = 'papr-scm=' in vm.machine_help(self.qemu)
+        self.patched, self.why_not = False, 'no papr-scm property'
+        if self.has_property:
+            try:
+                boot_tree(self, 'papr-scm=on', [], 'probe')
+                self.patched = True
+            except vm.QemuError as e:
+                self.why_not = 'papr-scm=on refused: %s' % str(e)[-200:]
 
     def machine(self, papr_scm, profile=None, trace=None):
         """The machine options for papr-scm on/off (off on stock QEMU: the
         property does not exist there)."""
         if not papr_scm:
-            return 'papr-scm=off' if self.patched else ''
+            return 'papr-scm=off' if self.has_property else ''
         m = 'papr-scm=on'
         if profile:
             m += ',papr-scm-profile=' + profile
@@ -280,7 +289,7 @@ def t_compare(ctx):
                             'deterministic), and a changed register or buffer byte is reported', probs)
             except vm.QemuError as e:
                 ctx.fail(name + ' (papr-scm=off twice)', str(e))
-            ctx.skip(name, 'papr-scm=on,papr-scm-profile=qemu: this QEMU has no papr-scm')
+            ctx.skip(name, 'papr-scm=on,papr-scm-profile=qemu: this QEMU has no papr-scm (%s)' % ctx.why_not)
             continue
         try:
             on = runner(ctx, 'on-qemu', ctx.machine(True, 'qemu'))
@@ -423,7 +432,7 @@ def t_papr(ctx):
     except vm.QemuError as e:
         ctx.fail(name + ' (papr-scm replay)', str(e))
     if not ctx.patched:
-        ctx.skip(name, 'papr-scm=on,papr-scm-profile=papr: this QEMU has no papr-scm')
+        ctx.skip(name, 'papr-scm=on,papr-scm-profile=papr: this QEMU has no papr-scm (%s)' % ctx.why_not)
         return
     try:
         run = run_hcalls(ctx, 'on-papr', ctx.machine(True, 'papr'))
@@ -451,7 +460,7 @@ def t_hostile(ctx):
             ctx.verdict('hostile (no papr-scm)', 'stock QEMU aborts on a wrapping UNBIND_MEM range, as expected '
                         '(%s)' % msg[msg.find('range.h'):].split(' | ')[0].strip(),
                         [] if 'range_invariant' in msg or 'range.h' in msg else [msg])
-        ctx.skip('hostile', 'papr-scm=on: this QEMU has no papr-scm')
+        ctx.skip('hostile', 'papr-scm=on: this QEMU has no papr-scm (%s)' % ctx.why_not)
         return
     for profile in ('papr', 'qemu'):
         name = 'hostile/' + profile
@@ -517,7 +526,7 @@ def t_pmem_insns(ctx):
         else:
             ctx.ok(name + ' (no papr-scm)', 'all four run to the marker: this QEMU has the TCG fix '
                    '(a patched build without papr-scm)')
-        ctx.skip(name, 'papr-scm=on: this QEMU has no papr-scm')
+        ctx.skip(name, 'papr-scm=on: this QEMU has no papr-scm (%s)' % ctx.why_not)
         return
     line = 'with papr-scm=off: %s' % ('program check on ' + ', '.join(faults) if faults else 'all four run')
     try:
@@ -571,7 +580,7 @@ def t_device_del(ctx):
             ok = refused and 'not supported' in refused and 'nv1' in after and v.ctl()['stage'] == 2
             ctx.verdict(name + ' (no papr-scm)', 'device_del refused ("%s"), nv1 stays, no event reaches the '
                         'firmware' % refused, [] if ok else ['device_del: %s, devices after: %s' % (refused, after)])
-            ctx.skip(name, 'papr-scm=on: this QEMU has no papr-scm')
+            ctx.skip(name, 'papr-scm=on: this QEMU has no papr-scm (%s)' % ctx.why_not)
             return
         if refused:
             probs.append('device_del refused: %s' % refused)
