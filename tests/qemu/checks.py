@@ -38,17 +38,18 @@ class Ctx:
         self.seed = a.seed
         self.hostile_calls = a.hostile_calls
         self.runs = {}
-        # The property exists in every build of the series; papr-scm=on
+        # The property exists in every build of the series (an instance
+        # property: `-machine pseries,help` does not list it); papr-scm=on
         # works only where the library is linked in (a build without it
-        # refuses papr-scm=on at start): boot once to know.
-        self.has_property = 'papr-scm=' in vm.machine_help(self.qemu)
-        self.patched, self.why_not = False, 'no papr-scm property'
-        if self.has_property:
+        # refuses papr-scm=on at start). Boot to know.
+        self.has_property, self.patched, self.why_not = False, False, ''
+        for on in (False, True):
             try:
-                boot_tree(self, 'papr-scm=on', [], 'probe')
-                self.patched = True
+                boot_tree(self, 'papr-scm=%s' % ('on' if on else 'off'), [], 'probe')
+                self.has_property, self.patched = True, on
             except vm.QemuError as e:
-                self.why_not = 'papr-scm=on refused: %s' % str(e)[-200:]
+                self.why_not = 'papr-scm=%s refused: %s' % ('on' if on else 'off', str(e)[-160:])
+                break
 
     def machine(self, papr_scm, profile=None, trace=None):
         """The machine options for papr-scm on/off (off on stock QEMU: the
@@ -393,6 +394,20 @@ def replay(ctx, path):
     return r.returncode == 0, mism + other, summary[-1] if summary else ''
 
 
+def trace_context(path, probs):
+    """The trace lines a `line N:` complaint points at, and the next one."""
+    import re
+    out = []
+    with open(path) as f:
+        lines = f.readlines()
+    for p in probs[:3]:
+        m = re.search(r'line (\d+):', p)
+        if m:
+            n = int(m.group(1))
+            out += ['  trace line %d: %s' % (i + 1, lines[i].rstrip()[:200]) for i in (n - 1, n) if i < len(lines)]
+    return out
+
+
 def replay_cross_check(ctx, fw, run):
     path = os.path.join(ctx.work, '%s-off.transcript' % fw)
     with open(path, 'w') as f:
@@ -490,6 +505,7 @@ def t_hostile(ctx):
         with open(trace) as f:
             traced = sum(1 for l in f if l.startswith('call '))
         ok, probs, summary = replay(ctx, trace)
+        probs = probs + trace_context(trace, probs)
         if traced < calls:
             probs = ['the trace holds %d calls of %d' % (traced, calls)] + (probs or [])
             ok = False

@@ -25,7 +25,8 @@
 #   Exit 0 when all passed, 1 on any failure, 77 (SKIP) when nothing failed
 #   but a binary is missing, has no papr-scm, or the tools are missing.
 #   Environment: KEEP=1 keeps the work directory; SEED=N, CALLS=N for the
-#   hostile firmware.
+#   hostile firmware; PAPR_SCM_BIN=path the papr-scm binary for replay
+#   (default: this repository's, built with cargo).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -63,11 +64,16 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/papr-scm-qemu-tests.XXXXXX")
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 
-# `papr-scm replay` checks QEMU's answers and the trace against the crate.
-REPLAY=$REPO/target/release/papr-scm
-if ! (cd "$REPO" && nice -n 10 cargo build --release -q --bin papr-scm) >"$WORK/cargo.log" 2>&1; then
-  echo "(cargo build --release failed: the replay checks will fail; see $WORK/cargo.log)"
-  REPLAY=
+# `papr-scm replay` checks QEMU's answers and the trace against the crate:
+# this repository's, or PAPR_SCM_BIN (the crate QEMU links, if it differs).
+if [ -n "${PAPR_SCM_BIN:-}" ]; then
+  REPLAY=$PAPR_SCM_BIN
+else
+  REPLAY=$REPO/target/release/papr-scm
+  if ! (cd "$REPO" && nice -n 10 cargo build --release -q --bin papr-scm) >"$WORK/cargo.log" 2>&1; then
+    echo "(cargo build --release failed: the replay checks will fail; see $WORK/cargo.log)"
+    REPLAY=
+  fi
 fi
 
 out=$WORK/results

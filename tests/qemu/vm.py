@@ -259,16 +259,6 @@ class Vm:
         return ' | '.join(lines[-n:])
 
 
-def machine_help(qemu):
-    """`-machine pseries,help`: the machine's properties, or '' if QEMU fails."""
-    try:
-        r = subprocess.run([qemu, '-machine', 'pseries,help'], capture_output=True,
-                           text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return ''
-    return r.stdout + r.stderr
-
-
 def guest_tree(qemu, workdir, name, firmware, machine='', devices=()):
     """The device tree QEMU hands the firmware (its address is r3 at entry;
     fw/tree.S leaves it in the control block): the same on every QEMU
