@@ -292,11 +292,13 @@ def t_compare(ctx):
                 ctx.fail(name + ' (papr-scm=off twice)', str(e))
             ctx.skip(name, 'papr-scm=on,papr-scm-profile=qemu: this QEMU has no papr-scm (%s)' % ctx.why_not)
             continue
+        trace = os.path.join(ctx.work, '%s-on-qemu.trace' % fw)
         try:
-            on = runner(ctx, 'on-qemu', ctx.machine(True, 'qemu'))
+            on = runner(ctx, 'on-qemu', ctx.machine(True, 'qemu', trace))
         except vm.QemuError as e:
             ctx.fail(name, 'papr-scm=on did not run: %s' % e)
             continue
+        trace_check(ctx, name + ' (papr-scm=on trace)', trace, on)
         probs = records.compare(off.recs, on.recs, 'off', 'on')
         if 'tree' in off.extra:
             probs += ['boot tree: ' + d for d in vm.fdt_diff(off.extra['tree'], on.extra['tree'], 'off', 'on')]
@@ -307,6 +309,33 @@ def t_compare(ctx):
         ctx.verdict(name, 'papr-scm=on,papr-scm-profile=qemu equals papr-scm=off: %d calls, registers, '
                     'buffers, labels%s' % (len(off.recs), ' and the boot tree' if 'tree' in off.extra else ''),
                     probs)
+
+
+def trace_check(ctx, name, trace, run):
+    """papr-scm answered the run: its trace holds every SCM hcall the
+    firmware recorded (and the flush polls it did not record) and exactly
+    its RTAS calls on PMEM connectors (check-exception and event-scan are
+    the VMM's: PMEM events go to QEMU's one event queue), and it replays
+    with no mismatch."""
+    if not os.path.exists(trace):
+        ctx.fail(name, 'no papr-scm-trace written')
+        return
+    with open(trace) as f:
+        kinds = [l.split(' ', 1)[0] for l in f]
+    hcalls = sum(1 for r in run.recs if r.kind == 1)
+    rtas = sum(1 for r in run.recs if r.kind == 2 and (r.service() == 'ibm,configure-connector'
+                                                       or r.args()[1] >> 28 == 9))
+    probs = []
+    if kinds.count('call') < hcalls:
+        probs.append('the trace holds %d hcalls, the firmware made %d' % (kinds.count('call'), hcalls))
+    if kinds.count('rtas') != rtas:
+        probs.append('the trace holds %d RTAS calls, the firmware made %d on PMEM connectors'
+                     % (kinds.count('rtas'), rtas))
+    ok, rprobs, summary = replay(ctx, trace)
+    if not ok:
+        probs += (rprobs or ['replay failed']) + trace_context(trace, rprobs)
+    ctx.verdict(name, 'papr-scm answered: its trace holds %d hcalls and %d RTAS calls and replays (%s)'
+                % (kinds.count('call'), kinds.count('rtas'), summary.split(': ', 1)[-1] or 'no summary'), probs)
 
 
 # -- the crate against QEMU: a run replayed ------------------------------------------
