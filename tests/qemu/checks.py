@@ -641,12 +641,21 @@ def t_device_del(ctx):
             probs.append('no DEVICE_DELETED event')
         if 'nv1' in after:
             probs.append('query-memory-devices still lists nv1: %s' % after)
+        else:
+            # The unplug finished: slot 1 and the memdev are free again.
+            try:
+                v.qmp('device_add', **devs[1].device_qmp())
+                if 'nv1' not in memory_devices(v):
+                    probs.append('nv1 plugged again is not listed')
+            except vm.QemuError as e:
+                probs.append('device_add after the unplug: %s' % e)
     except vm.QemuError as e:
         probs.append(str(e))
     finally:
         v.quit()
     ctx.verdict(name, 'device_del of a hot-plugged nvdimm with papr-scm=on: the REMOVE event, the firmware '
-                'releases the connector, DEVICE_DELETED, gone from query-memory-devices', probs)
+                'releases the connector, DEVICE_DELETED, gone from query-memory-devices, and the slot and '
+                'memdev plug again', probs)
 
 
 TESTS = {'compare': t_compare, 'papr': t_papr, 'hostile': t_hostile,
