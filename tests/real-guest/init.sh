@@ -196,6 +196,8 @@ if [ -n "$FSDAX" ]; then
     esac
     echo "mount -o dax rc=$?"
     dmesg | grep -i -E 'dax' | tail -3
+    # Linux 6.1 says "DAX enabled" in dmesg; later kernels only in the options.
+    grep "^/dev/pmem0 " /proc/mounts
   }
   if [ ! -b /dev/pmem0 ]; then
     echo "=== fsdax boot 1 ($FSDAX)"

@@ -986,7 +986,7 @@ if want distro; then
       reject distro "$C1" "Failed to query performance stats" "papr-scm answers PERFORMANCE_STATS"
       expect distro "$C1" "create-namespace rc=0" "ndctl creates an fsdax namespace"
       expect distro "$C1" "mkfs rc=0" "mkfs.xfs -b size=64k"
-      expect distro "$C1" "DAX enabled" "XFS mounts with -o dax"
+      expect distro "$C1" "^/dev/pmem0 /mnt xfs .*dax" "XFS mounts with -o dax ($(grep -o '^/dev/pmem0 /mnt xfs [^ ]*' "$C1" | head -1))"
       stored=$(grep -o "MAP_SYNC mapping stored 'PAPR-SCM-FSDAX-[^']*'" "$C1" | grep -o "PAPR-SCM-FSDAX-[^']*")
       [ -n "$stored" ] && pass distro "boot 1 stores '$stored' through MAP_SYNC" || fail distro "boot 1 stored nothing through MAP_SYNC"
       expect distro "$C1" '"health_state":"ok"' "ndctl list -DH: papr-scm's health (ok)"
