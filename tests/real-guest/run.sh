@@ -46,6 +46,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 77
   fi
 fi
+# has_machine_option QEMU OPTION: the pseries machine takes OPTION (its
+# papr-scm properties are the instance's: "-machine pseries,help" does
+# not list them, so ask a machine that starts and quits at once).
+has_machine_option() {
+  echo quit | timeout 30 "$1" -L /usr/share/qemu -machine "pseries,$2" -nodefaults -display none -S \
+    -monitor stdio > "$OUT/machine-option.log" 2>&1
+}
 VMM=${VMM:-embedded}
 case $VMM in
   embedded)
@@ -59,8 +66,8 @@ case $VMM in
     fi
     export PAPR_SCM_QEMU
     QEMU=$PAPR_SCM_QEMU
-    if ! "$QEMU" -machine pseries,help 2>/dev/null | grep -q 'papr-scm='; then
-      echo "real-guest: $QEMU has no papr-scm machine property (papr-scm is not linked in)"; exit 1
+    if ! has_machine_option "$QEMU" papr-scm=on; then
+      echo "real-guest: $QEMU refuses papr-scm=on: $(tail -1 "$OUT/machine-option.log")"; exit 1
     fi
     KVARIANT=plain KERNEL=$CACHE/vmlinux-plain ;;
   bridge) QEMU=qemu-system-ppc64 KVARIANT=patched KERNEL=$CACHE/vmlinux ;;
@@ -338,7 +345,7 @@ if want health; then
     boot health-unarmed "$c" ""
     expect health "$OUT/health-unarmed.console" "papr/flags = not_armed" "unarmed=on: papr/flags shows not_armed"
     expect health "$OUT/health-unarmed.console" "read_only = 1" "unarmed=on: the region is read-only"
-    if "${QEMU[@]}" -machine pseries,help 2>/dev/null | grep -q 'papr-scm-health='; then
+    if has_machine_option "${QEMU[0]}" papr-scm=on,papr-scm-health=0:0xc000000000000000; then
       c=$(cfg health papr "$SPAPR" "inject slot=0 health=0xc000000000000000")
       QEMU_MACHINE=papr-scm-health=0:0xc000000000000000 boot health "$c" ""
       expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr/flags shows not_armed flush_fail"
@@ -468,10 +475,13 @@ fi
 # device_del_hmp WORK: the monitor files of a plug (cfg2qemu's plug0.hmp),
 # device_del of nv1 and, once the guest released it, the questions whether
 # QEMU still lists it and frees its backend (object_del refuses a backend
-# in use), then the same device plugged again into the same slot.
+# in use), then a new device of the same size into the same slot, on a new
+# (blank) backing file.
 device_del_hmp() {
   printf 'device_del nv1\n' > "$1/unplug.hmp"
-  { echo "info memory-devices"; echo "object_del mem1"; cat "$1/plug0.hmp"; echo "info memory-devices"; } > "$1/replug.hmp"
+  truncate -s "$(stat -c %s "$1/nv1.img")" "$1/nv1-new.img"
+  { echo "info memory-devices"; echo "object_del mem1"; sed "s#/nv1.img,#/nv1-new.img,#" "$1/plug0.hmp"
+    echo "info memory-devices"; } > "$1/replug.hmp"
   DRIVE=("=== READY plug" "$1/plug0.hmp" "=== READY unplug" "$1/unplug.hmp" "=== READY replug" "$1/replug.hmp")
 }
 # released_answers NAME TRACE: papr-scm's state at the release (the trace
