@@ -297,28 +297,34 @@ if [ -n "$MIGRATE_LIVE" ]; then
   # XFS-DAX namespace of the second and reboots. The second boot (on the
   # destination) finds both namespaces from their labels and reads it back.
   mkdir -p /mnt /tmp
-  if [ -b /dev/pmem1 ]; then
+  # Region numbers follow libnvdimm's probe order: find each by its DRC
+  # (the nd bus's provider); namespace N.0's disk is pmemN.
+  region_of() {
+    for b in /sys/bus/nd/devices/ndbus*; do
+      grep -q "$1" $b/provider 2>/dev/null && { ls -d $b/region* 2>/dev/null | head -1; return; }
+    done
+  }
+  F=$(region_of 90000000); F=${F##*region}
+  S=$(region_of 90000001); S=${S##*region}
+  echo "=== migrate: drc 0x90000000 is region$F, drc 0x90000001 region$S"
+  if [ -b /dev/pmem$S ]; then
     echo "=== migrate: second boot, the namespaces found from the labels"
-    mount -t xfs -o dax /dev/pmem1 /mnt; echo "mount -o dax rc=$?"
+    mount -t xfs -o dax /dev/pmem$S /mnt; echo "mount -o dax rc=$?"
     mapsync /mnt/data read
     umount /mnt
   else
     ndctl disable-region all >/dev/null
     ndctl init-labels all -f
     ndctl enable-region all >/dev/null
-    ndctl create-namespace -r region0 -m raw -s 128M -f; echo "=== migrate: raw namespace rc=$?"
-    ndctl create-namespace -r region1 -m fsdax -s 512M -f; echo "=== migrate: fsdax namespace rc=$?"
-    wait_for [ -b /dev/pmem1 ] && wait_for [ -b /dev/pmem0 ] && echo "=== migrate: /dev/pmem0 and /dev/pmem1"
-    mkfs.xfs -q -b size=64k -s size=512 -f /dev/pmem1; echo "mkfs rc=$?"
-    mount -t xfs -o dax /dev/pmem1 /mnt; echo "mount -o dax rc=$?"
+    ndctl create-namespace -r region$F -m raw -s 128M -f; echo "=== migrate: raw namespace rc=$?"
+    ndctl create-namespace -r region$S -m fsdax -s 512M -f; echo "=== migrate: fsdax namespace rc=$?"
+    wait_for [ -b /dev/pmem$F ] && wait_for [ -b /dev/pmem$S ] && echo "=== migrate: /dev/pmem$F and /dev/pmem$S"
+    mkfs.xfs -q -b size=64k -s size=512 -f /dev/pmem$S; echo "mkfs rc=$?"
+    mount -t xfs -o dax /dev/pmem$S /mnt; echo "mount -o dax rc=$?"
     ( read -r line < /dev/console; echo "=== the host said: $line"; : > /tmp/migrated ) &
     echo "=== READY migrate"
-    n=0 bad=0
-    while [ ! -e /tmp/migrated ] && [ $n -lt 20000 ]; do
-      dd if=/dev/zero of=/dev/pmem0 bs=512 count=0 conv=fsync 2>/dev/null || bad=$((bad + 1))
-      n=$((n + 1))
-    done
-    echo "=== migrate: $n flushes, $bad failed"
+    mapsync /dev/pmem$F fsync /tmp/migrated
+    echo "=== migrate: the fsync loop rc=$?"
     mapsync /mnt/data write "PAPR-SCM-MIGRATED-$(date +%s)"
     umount /mnt; echo "umount rc=$?"
     echo "=== migrate: rebooting on the destination"

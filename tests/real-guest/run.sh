@@ -731,7 +731,8 @@ pending_token() {
 import re, sys
 started, done = [], set()
 for l in open(sys.argv[1], errors='replace'):
-    m = re.match(r'call H_SCM_FLUSH 0x90000000 (0x[0-9a-f]+) -> (\S+)(?: r4=(0x[0-9a-f]+))?', l)
+    # call H_SCM_FLUSH DRC TOKEN ... -> STATUS r4=NEW-TOKEN ...
+    m = re.match(r'call H_SCM_FLUSH 0x90000000 (0x[0-9a-f]+)[^>]*-> (\S+)(?: r4=(0x[0-9a-f]+))?', l)
     if not m:
         continue
     tok, ret, r4 = m.groups()
@@ -752,7 +753,13 @@ mig_qemu() {
   mkdir -p "$dir"
   mapfile -t margs < <(python3 "$REPO/fdt/cfg2qemu.py" "$MIGCFG" "$dir" \
     "papr-scm=on,papr-scm-profile=$prof,papr-scm-trace=$OUT/migrate-$name.trace")
-  timeout 400 "${QEMU[@]}" "${margs[@]}" -kernel "$KERNEL" -initrd "$OUT/initramfs-fsdax.cpio.gz" \
+  # The guest's RAM is the first RAM block (ram_addr 0): QEMU 10.0.2's
+  # cpu_physical_memory_sync_dirty_bitmap passes a block-relative start to
+  # tlb_reset_dirty_range_all on its word-aligned fast path, which asserts
+  # (or resets the wrong TLB range) for a block at any other ram_addr; the
+  # NVDIMM backends' sizes (label included) take the slow path.
+  timeout 400 "${QEMU[@]}" -object memory-backend-ram,id=mainram,size=2048M -machine memory-backend=mainram \
+    "${margs[@]}" -kernel "$KERNEL" -initrd "$OUT/initramfs-fsdax.cpio.gz" \
     -append "console=hvc0 dyndbg=\"file papr_scm.c +p\" MIGRATE_LIVE=1" -display none -nodefaults \
     -chardev "socket,id=con,path=$dir/con.sock,server=on,wait=off,logfile=$OUT/migrate-$name.console" \
     -serial chardev:con -monitor "unix:$dir/mon.sock,server=on,wait=off" "$@" \
@@ -760,8 +767,14 @@ mig_qemu() {
   MIGPID=$!
 }
 # migrate_to SOCKET URI: migrates and waits for the end (completed or
-# failed: the reply of the last "info migrate" in OUT/hmp-last.log).
+# failed: the reply of the last "info migrate" in OUT/hmp-last.log). Over
+# TCP with QEMU's return path: without it a precopy source calls the
+# migration completed once it has sent everything, however the destination
+# fared with the state (a file has no return path).
 migrate_to() {
+  local rp=on
+  case $2 in file:*) rp=off ;; esac
+  hmp1 "$1" "migrate_set_capability return-path $rp" >> "$OUT/migrate.hmp.log" 2>&1
   hmp1 "$1" "migrate -d $2" >> "$OUT/migrate.hmp.log" 2>&1
   wait_hmp "$1" "info migrate" "Migration status: \(completed\|failed\|cancelled\)" 180
   cat "$OUT/hmp-last.log" >> "$OUT/migrate.hmp.log"
@@ -783,7 +796,7 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
     pass migrate "A's guest labels both DIMMs, mounts XFS with DAX and flushes without pause"
     # A destination whose papr-scm profile differs: papr-scm refuses its state.
     port=$((port + 1))
-    mig_qemu wrong qemu "$w/wrong" -incoming "tcp:127.0.0.1:$port"; qw=$MIGPID
+    mig_qemu wrong qemu "$w/wrong" -incoming "tcp:127.0.0.1:$port" -global migration.x-return-path=on; qw=$MIGPID
     sleep 2
     migrate_to "$w/a/mon.sock" "tcp:127.0.0.1:$port"
     if grep -q "Migration status: failed" "$OUT/hmp-last.log"; then
@@ -792,8 +805,8 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
       fail migrate "the migration to a mismatching destination did not fail (see migrate.hmp.log)"
     fi
     wait "$qw"
-    if grep -q "papr-scm: restore: profile" "$OUT/migrate-wrong.qemu.log"; then
-      pass migrate "the destination says why: $(grep -m1 'papr-scm: restore' "$OUT/migrate-wrong.qemu.log")"
+    if grep -q "papr-scm: .*restore: profile" "$OUT/migrate-wrong.qemu.log"; then
+      pass migrate "the destination says why: $(grep -m1 -o 'papr-scm: .*restore.*' "$OUT/migrate-wrong.qemu.log")"
     else
       fail migrate "no papr-scm message from the mismatching destination (see migrate-wrong.qemu.log)"
     fi
@@ -803,7 +816,7 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
     # To a file: A stops, B starts from it.
     migrate_to "$w/a/mon.sock" "file:$w/vm.mig"
     if grep -q "Migration status: completed" "$OUT/hmp-last.log"; then
-      pass migrate "A migrated to a file ($(( $(stat -c %s "$w/vm.mig") >> 20 )) MiB)"
+      pass migrate "A migrated to a file ($(( $(stat -c %s "$w/vm.mig" 2>/dev/null || echo 0) >> 20 )) MiB)"
     else
       fail migrate "A's migration to a file did not complete (see migrate.hmp.log)"
     fi
@@ -813,7 +826,7 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
     sleep 5
     # B over TCP, live, to C.
     port=$((port + 1))
-    mig_qemu c papr "$w/c" -incoming "tcp:127.0.0.1:$port"; qc=$MIGPID
+    mig_qemu c papr "$w/c" -incoming "tcp:127.0.0.1:$port" -global migration.x-return-path=on; qc=$MIGPID
     sleep 2
     migrate_to "$w/b/mon.sock" "tcp:127.0.0.1:$port"
     if grep -q "Migration status: completed" "$OUT/hmp-last.log"; then
@@ -832,7 +845,7 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
       tok=$(pending_token "$OUT/migrate-$1.trace")
       if [ -z "$tok" ]; then
         fail migrate "$1 left no flush pending at the switch (migrate-$1.trace)"
-      elif grep -q "call H_SCM_FLUSH 0x90000000 $tok -> H_SUCCESS" "$OUT/migrate-$2.trace"; then
+      elif grep -q "call H_SCM_FLUSH 0x90000000 $tok [^>]*-> H_SUCCESS" "$OUT/migrate-$2.trace"; then
         pass migrate "the flush $1 left pending completes on $2 under its token $tok"
       else
         fail migrate "no completion of $1's flush token $tok in migrate-$2.trace"
@@ -841,7 +854,7 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
     done
     C=$OUT/migrate-c.console
     expect migrate "$C" "=== the host said: migrated" "the guest on C hears it has moved"
-    expect migrate "$C" "flushes, 0 failed" "every flush succeeded: $(grep -o '[0-9]* flushes, [0-9]* failed' "$C")"
+    expect migrate "$C" "fsyncs, 0 failed" "every fsync succeeded across the migrations: $(grep -o '[0-9]* fsyncs, [0-9]* failed' "$C")"
     stored=$(grep -o "MAP_SYNC mapping stored 'PAPR-SCM-MIGRATED-[^']*'" "$C" | grep -o "PAPR-SCM-MIGRATED-[^']*")
     [ -n "$stored" ] && pass migrate "C stores '$stored' through MAP_SYNC after the migration" \
       || fail migrate "nothing stored through MAP_SYNC on C"
