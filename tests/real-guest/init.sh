@@ -40,7 +40,7 @@ modload() { # NAME
   fi
   for d in $(sed -n "s/^softdep $m pre: *//p" $MD/modules.softdep | sed 's/post:.*//'); do modload $d; done
   for d in $(sed -n "s#^$f: *##p" $MD/modules.dep); do d=${d##*/}; modload ${d%.ko}; done
-  o=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$m\.//p" | tr -d '"' | tr '\n' ' ')
+  o=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$m\.\([A-Za-z0-9_]*=\)/\1/p" | tr -d '"' | tr '\n' ' ')
   insmod $MD/$f $o && echo "=== module $m: loaded $f${o:+ ($o)}" || echo "=== module $m: insmod $f failed"
 }
 if [ -f /etc/modules ] && [ -f $MD/modules.dep ]; then
