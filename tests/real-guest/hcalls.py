@@ -36,7 +36,10 @@ def from_trace(path):
     for line in open(path, errors='replace'):
         w = line.split('->')[0].split()
         if w and w[0] == 'call' and w[1] in OPS:
-            yield OPS[w[1]], [(1 << 64) - 1 if a == '-1' else int(a, 0) for a in w[2:]]
+            # A trace written inside QEMU records more registers than the
+            # call's inputs (H_SCM_HEALTH's r5, r6): the inputs are NARGS.
+            op = OPS[w[1]]
+            yield op, [(1 << 64) - 1 if a == '-1' else int(a, 0) for a in w[2:2 + NARGS[op]]]
 
 
 def main():

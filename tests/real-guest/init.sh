@@ -6,12 +6,46 @@
 # a reboot, MIGRATE=1 flushes across a live migration. HOTPLUG=1 waits for a second NVDIMM plugged
 # at run time (drc 0x90000001) and creates a namespace on it; UNPLUG=1 then
 # waits for it to be unplugged and plugged again. Each wait is announced with
-# a "=== READY <what>" line for the host to act on.
+# a "=== READY <what>" line for the host to act on. MIGRATE_LIVE=1 flushes
+# until the host has migrated the guest live, then stores and reboots.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
+# A kernel with its drivers as modules (the distro scenario, build-distro.sh)
+# loads each module /etc/modules names after those modules.dep and
+# modules.softdep ("pre:", by name or alias) name for it, with the options
+# the command line gives it (MODULE.PARAM=..., as modprobe does).
+MD=/lib/modules/$(uname -r)
+LOADED=" "
+modfile() { # NAME: its file in modules.dep (- and _ are one)
+  sed -n 's/:.*//p' $MD/modules.dep | while read -r f; do
+    b=${f##*/}; b=${b%.ko}
+    [ "$(echo $b | tr - _)" = "$1" ] && echo $f && return
+  done
+}
+modload() { # NAME
+  local m f d o
+  m=$(echo $1 | tr - _)
+  case "$LOADED" in *" $m "*) return 0;; esac
+  LOADED="$LOADED$m "
+  if grep -q "/$m.ko$" $MD/modules.builtin 2>/dev/null || grep -q "/$(echo $m | tr _ -).ko$" $MD/modules.builtin 2>/dev/null; then
+    echo "=== module $m: built in"; return 0
+  fi
+  f=$(modfile $m)
+  if [ -z "$f" ]; then # an alias: every module that provides it
+    for d in $(sed -n "s/^alias $1 //p; s/^alias $m //p" $MD/modules.alias); do modload $d; done
+    return 0
+  fi
+  for d in $(sed -n "s/^softdep $m pre: *//p" $MD/modules.softdep | sed 's/post:.*//'); do modload $d; done
+  for d in $(sed -n "s#^$f: *##p" $MD/modules.dep); do d=${d##*/}; modload ${d%.ko}; done
+  o=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$m\.\([A-Za-z0-9_]*=\)/\1/p" | tr -d '"' | tr '\n' ' ')
+  insmod $MD/$f $o && echo "=== module $m: loaded $f${o:+ ($o)}" || echo "=== module $m: insmod $f failed"
+}
+if [ -f /etc/modules ] && [ -f $MD/modules.dep ]; then
+  for m in $(cat /etc/modules); do modload $m; done
+fi
 # settle: libnvdimm probes regions and namespaces asynchronously; reading a
 # bus's wait_probe returns once that is done (ndctl_bus_wait_probe), so the
 # checks that follow ("/dev/pmem0 from the labels?", a namespace seed)
@@ -162,6 +196,8 @@ if [ -n "$FSDAX" ]; then
     esac
     echo "mount -o dax rc=$?"
     dmesg | grep -i -E 'dax' | tail -3
+    # Linux 6.1 says "DAX enabled" in dmesg; later kernels only in the options.
+    grep "^/dev/pmem0 " /proc/mounts
   }
   if [ ! -b /dev/pmem0 ]; then
     echo "=== fsdax boot 1 ($FSDAX)"
@@ -192,6 +228,11 @@ if [ -n "$FSDAX" ]; then
     umount /mnt
   fi
 fi
+# NDLIST=1: ndctl's view of the DIMMs and their health (the papr family:
+# PDSM health, papr/flags, the dirty-shutdown count), after the fsdax part
+# and again after a hot-plug.
+ndlist() { [ -n "$NDLIST" ] && { echo "=== ndctl list -DH ($1)"; ndctl list -DH; echo "=== ndctl list rc=$?"; }; }
+ndlist boot
 if [ -n "$WAIT_CONSOLE" ]; then
   # Stay up (another guest uses the same backing file) until the host says.
   echo "=== waiting for the host"
@@ -203,11 +244,14 @@ if [ -n "$HOTPLUG" ]; then
   wait_for drc1 && echo "=== drc 0x90000001 probed"
   dmesg | grep -E 'bound drc|pseries-pmem|dlpar'
   mkns1
+  ndlist plugged
   if [ -n "$UNPLUG" ]; then
     echo "=== READY unplug"
     wait_for no_drc1 && echo "=== drc 0x90000001 removed"
     wait_for sh -c '! [ -b /dev/pmem1 ]' && echo "=== /dev/pmem1 is gone"
     dmesg | grep -E 'pseries-pmem|dlpar' | tail -5
+    # The DRC is released after the node is detached (pmem_drc_remove_node).
+    sleep 2
     echo "=== READY replug"
     wait_for drc1 && echo "=== drc 0x90000001 probed again"
     dmesg | grep -E 'bound drc|pseries-pmem|dlpar' | tail -5
@@ -243,6 +287,50 @@ if [ -n "$MIGRATE" ]; then
   B2=/dev/$(ls /sys/bus/nd/devices/$NS2/block)
   wait_for [ -b $B2 ] && echo "=== migrate: second namespace $NS2 on $B2"
   dd if=/dev/zero of=$B2 bs=512 count=0 conv=fsync 2>&1; echo "=== migrate: second flush rc=$?"
+fi
+if [ -n "$MIGRATE_LIVE" ]; then
+  # A live migration inside QEMU (run.sh migrate, VMM=embedded): drc
+  # 0x90000000 is an spapr-nvdimm that needs H_SCM_FLUSH, drc 0x90000001 a
+  # plain nvdimm. The guest flushes the first without pause, so a flush is
+  # pending whenever the host switches, until the host says (on the
+  # console) that it has migrated; then it stores through MAP_SYNC on an
+  # XFS-DAX namespace of the second and reboots. The second boot (on the
+  # destination) finds both namespaces from their labels and reads it back.
+  mkdir -p /mnt /tmp
+  # Region numbers follow libnvdimm's probe order: find each by its DRC
+  # (the nd bus's provider); namespace N.0's disk is pmemN.
+  region_of() {
+    for b in /sys/bus/nd/devices/ndbus*; do
+      grep -q "$1" $b/provider 2>/dev/null && { ls -d $b/region* 2>/dev/null | head -1; return; }
+    done
+  }
+  F=$(region_of 90000000); F=${F##*region}
+  S=$(region_of 90000001); S=${S##*region}
+  echo "=== migrate: drc 0x90000000 is region$F, drc 0x90000001 region$S"
+  if [ -b /dev/pmem$S ]; then
+    echo "=== migrate: second boot, the namespaces found from the labels"
+    mount -t xfs -o dax /dev/pmem$S /mnt; echo "mount -o dax rc=$?"
+    mapsync /mnt/data read
+    umount /mnt
+  else
+    ndctl disable-region all >/dev/null
+    ndctl init-labels all -f
+    ndctl enable-region all >/dev/null
+    ndctl create-namespace -r region$F -m raw -s 128M -f; echo "=== migrate: raw namespace rc=$?"
+    ndctl create-namespace -r region$S -m fsdax -s 512M -f; echo "=== migrate: fsdax namespace rc=$?"
+    wait_for [ -b /dev/pmem$F ] && wait_for [ -b /dev/pmem$S ] && echo "=== migrate: /dev/pmem$F and /dev/pmem$S"
+    mkfs.xfs -q -b size=64k -s size=512 -f /dev/pmem$S; echo "mkfs rc=$?"
+    mount -t xfs -o dax /dev/pmem$S /mnt; echo "mount -o dax rc=$?"
+    ( read -r line < /dev/console; echo "=== the host said: $line"; : > /tmp/migrated ) &
+    echo "=== READY migrate"
+    mapsync /dev/pmem$F fsync /tmp/migrated
+    echo "=== migrate: the fsync loop rc=$?"
+    mapsync /mnt/data write "PAPR-SCM-MIGRATED-$(date +%s)"
+    umount /mnt; echo "umount rc=$?"
+    echo "=== migrate: rebooting on the destination"
+    reboot -f
+    sleep 10
+  fi
 fi
 echo "=== dmesg tail"; dmesg | tail -40
 echo "=== GUEST DONE"

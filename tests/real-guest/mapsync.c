@@ -1,10 +1,13 @@
 /*
- * mapsync FILE write STRING | mapsync FILE read
+ * mapsync FILE write STRING | mapsync FILE read | mapsync FILE fsync STOPFILE
  *
  * Maps FILE with MAP_SHARED_VALIDATE | MAP_SYNC (the mapping a pmem
  * application uses to store without fsync) and stores STRING at its start,
  * flushing the cache lines with dcbst + sync (what TCG accepts; Linux's own
  * pmem flush uses ISA 3.1 forms it refuses), or prints what it finds there.
+ * fsync calls fsync(FILE) until STOPFILE exists: on a pmem disk that needs
+ * H_SCM_FLUSH each call sleeps while its flush is pending, so one process
+ * keeps a flush pending nearly all the time (a migration's switch).
  * Built static with powerpc64le-linux-gnu-gcc by tests/real-guest.
  */
 #define _GNU_SOURCE
@@ -25,6 +28,21 @@
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[2], "fsync") == 0) {
+		int fd = open(argv[1], O_RDWR);
+		unsigned long n = 0, bad = 0;
+		if (fd < 0) {
+			printf("mapsync: %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
+		while (access(argv[3], F_OK) != 0) {
+			if (fsync(fd) != 0)
+				bad++;
+			n++;
+		}
+		printf("mapsync: %lu fsyncs, %lu failed\n", n, bad);
+		return bad != 0;
+	}
 	int writing = argc == 4 && strcmp(argv[2], "write") == 0;
 	if (!writing && !(argc == 3 && strcmp(argv[2], "read") == 0)) {
 		fprintf(stderr, "usage: mapsync FILE write STRING | mapsync FILE read\n");
