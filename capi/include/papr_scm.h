@@ -451,8 +451,8 @@ typedef struct papr_scm_callbacks {
     /**
      * Guest-physical memory (PERFORMANCE_STATS buffers, RTAS work areas).
      * 0 = ok. NULL: no guest memory (PERFORMANCE_STATS answers
-     * H_UNSUPPORTED). papr-scm's replay models guest RAM as
-     * `[0, ram_size)`: a trace replays exactly when accesses outside it fail.
+     * H_UNSUPPORTED). Called only for ranges inside guest RAM
+     * `[0, ram_size)`: papr-scm refuses an access that leaves it.
      */
     int (*guest_read)(void *opaque,
                       uint64_t gpa,

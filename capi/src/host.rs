@@ -150,6 +150,13 @@ impl LabelStore for CLabel {
 #[derive(Debug)]
 pub(crate) struct CHost {
     cb: papr_scm_callbacks,
+    /// Guest RAM is `[0, ram_size)`. papr-scm's buffers (PERFORMANCE_STATS,
+    /// RTAS work areas and event buffers) are the guest's RAM: Linux
+    /// allocates them with kmalloc and in the RMA. An access that leaves RAM
+    /// (into device memory, where the NVDIMMs are mapped) is refused before
+    /// the callback, so the answer does not depend on what the VMM maps
+    /// there and a trace replays against papr-scm's model of the guest.
+    ram_size: u64,
     /// [`TRACING`] and [`BROKEN`].
     pub(crate) state: AtomicU8,
     /// With a trace open: the guest memory and flush answers of the call
@@ -158,9 +165,10 @@ pub(crate) struct CHost {
 }
 
 impl CHost {
-    pub(crate) fn new(cb: papr_scm_callbacks) -> Self {
+    pub(crate) fn new(cb: papr_scm_callbacks, ram_size: u64) -> Self {
         CHost {
             cb,
+            ram_size,
             state: AtomicU8::new(0),
             touched: Mutex::new(Vec::new()),
         }
@@ -169,6 +177,12 @@ impl CHost {
     /// The callbacks.
     pub(crate) fn callbacks(&self) -> &papr_scm_callbacks {
         &self.cb
+    }
+
+    /// Whether `len` bytes at `gpa` lie wholly in guest RAM.
+    fn in_ram(&self, gpa: u64, len: usize) -> bool {
+        gpa.checked_add(len as u64)
+            .is_some_and(|end| end <= self.ram_size)
     }
 
     #[inline(always)]
@@ -209,6 +223,9 @@ impl GuestMemory for CHost {
             len: buf.len(),
         };
         let f = self.cb.guest_read.ok_or(err)?;
+        if !self.in_ram(gpa, buf.len()) {
+            return Err(err);
+        }
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the
         // call; the callback contract.
         if unsafe { f(self.cb.opaque, gpa, buf.as_mut_ptr(), buf.len()) } != 0 {
@@ -229,6 +246,9 @@ impl GuestMemory for CHost {
             len: data.len(),
         };
         let f = self.cb.guest_write.ok_or(err)?;
+        if !self.in_ram(gpa, data.len()) {
+            return Err(err);
+        }
         // SAFETY: `data` is valid for reads of `data.len()` bytes for the
         // call; the callback contract.
         if unsafe { f(self.cb.opaque, gpa, data.as_ptr(), data.len()) } != 0 {

@@ -583,7 +583,7 @@ pub unsafe extern "C" fn papr_scm_machine_new(
                 configs[spec.slot as usize] = Some(cfg);
                 specs.push(spec);
             }
-            let host = CHost::new(*cb);
+            let host = CHost::new(*cb, machine_config.ram_size);
             let machine = Machine::from_specs_with(&machine_config, &specs, host, |spec| {
                 CLabel::new(cb, spec).ok_or(papr_scm::label::LabelError::OutOfRange {
                     offset: 0,

@@ -245,8 +245,8 @@ pub struct papr_scm_callbacks {
     pub label_flush: Option<unsafe extern "C" fn(opaque: *mut c_void, slot: u32) -> c_int>,
     /// Guest-physical memory (PERFORMANCE_STATS buffers, RTAS work areas).
     /// 0 = ok. NULL: no guest memory (PERFORMANCE_STATS answers
-    /// H_UNSUPPORTED). papr-scm's replay models guest RAM as
-    /// `[0, ram_size)`: a trace replays exactly when accesses outside it fail.
+    /// H_UNSUPPORTED). Called only for ranges inside guest RAM
+    /// `[0, ram_size)`: papr-scm refuses an access that leaves it.
     pub guest_read: Option<
         unsafe extern "C" fn(opaque: *mut c_void, gpa: u64, buf: *mut u8, len: usize) -> c_int,
     >,

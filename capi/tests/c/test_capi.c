@@ -101,6 +101,7 @@ struct vmm {
     bool queue_full;
     int withdrawn;
     int label_flushes, bound_blocks, unbound_blocks, guest_times;
+    int guest_reads;
     int released[SLOTS + 1];
     int n_released;
 };
@@ -135,6 +136,7 @@ static int label_flush(void *opaque, uint32_t slot)
 static int guest_read(void *opaque, uint64_t gpa, uint8_t *buf, size_t len)
 {
     struct vmm *v = opaque;
+    v->guest_reads++;
     if (gpa > GUEST_RAM || len > GUEST_RAM - gpa)
         return -1;
     memcpy(buf, v->ram + gpa, len);
@@ -574,6 +576,13 @@ static void test_hcalls(const papr_scm_machine *m)
     CHECK(memcmp(vmm.ram + 0x1000 + 64, "MemLife ", 8) == 0); /* the fourth statistic */
     CHECK(vmm.ram[0x1000 + 79] == 100);
     CHECK(call(m, H_SCM_PERFORMANCE_STATS, drc(0), GUEST_RAM - 8, size, 0, 0, r) == H_P2);
+    /* A buffer that leaves guest RAM ([0, ram_size)) for device memory is
+       refused before the VMM is asked: the answer cannot depend on what the
+       VMM maps there, and a trace replays. */
+    int reads = vmm.guest_reads;
+    CHECK(call(m, H_SCM_PERFORMANCE_STATS, drc(0), 2 * G - 8, size, 0, 0, r) == H_P2);
+    CHECK(call(m, H_SCM_PERFORMANCE_STATS, drc(0), 2 * G, size, 0, 0, r) == H_P2);
+    CHECK(vmm.guest_reads == reads);
     /* FLUSH on the spapr-nvdimm: pending twice, then done. */
     vmm.flush_pending_polls = 2;
     int starts = vmm.flush_starts, label_flushes = vmm.label_flushes;
