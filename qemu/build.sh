@@ -223,18 +223,33 @@ fi
 # --- configure and build -------------------------------------------------------
 build=$tree/build
 config_args=(--target-list=ppc64-softmmu --disable-docs --disable-werror
-             --without-default-features --enable-fdt=system
-             "--python=$python" "${papr_scm_args[@]}")
+             --without-default-features --enable-fdt=system "--python=$python")
 [ $version = 10.0 ] && config_args+=(--disable-install-blobs)
 if [ "$(cat "$tree/.configured" 2>/dev/null)" != "${config_args[*]}" ] || ! [ -f "$build/build.ninja" ]; then
-  log "configure ${config_args[*]}"
-  rm -rf "$build" "$tree/.configured"
+  log "configure ${config_args[*]} ${papr_scm_args[*]}"
+  rm -rf "$build" "$tree/.configured" "$tree/.papr-scm"
   mkdir "$build"
   t=$SECONDS
-  (cd "$build" && PATH=$tool_path nice -n 19 "$src/configure" "${config_args[@]}" >"$tree/configure.log" 2>&1) \
+  (cd "$build" && PATH=$tool_path nice -n 19 "$src/configure" "${config_args[@]}" "${papr_scm_args[@]}" \
+     >"$tree/configure.log" 2>&1) \
     || { tail -30 "$tree/configure.log" >&2; die "configure failed (log: $tree/configure.log)"; }
   log "configured in $((SECONDS - t)) s"
   echo "${config_args[*]}" >"$tree/.configured"
+  echo "${papr_scm_args[*]}" >"$tree/.papr-scm"
+elif [ "$(cat "$tree/.papr-scm" 2>/dev/null)" != "${papr_scm_args[*]}" ]; then
+  # Only papr-scm comes or goes: its define reaches the ppc64 target's own
+  # objects, so meson reconfigures in place and those alone rebuild.
+  if [ $have_capi = yes ]; then
+    meson_opts=(-Dpapr_scm=enabled "-Dpapr_scm_dir=$capi_dir")
+  else
+    meson_opts=(-Dpapr_scm=disabled -Dpapr_scm_dir=)
+  fi
+  meson_bin=meson
+  [ -x "$build/pyvenv/bin/meson" ] && meson_bin=$build/pyvenv/bin/meson
+  log "meson configure ${meson_opts[*]}"
+  (cd "$build" && PATH=$tool_path "$meson_bin" configure "${meson_opts[@]}" >"$tree/configure.log" 2>&1) \
+    || { tail -30 "$tree/configure.log" >&2; die "meson configure failed (log: $tree/configure.log)"; }
+  echo "${papr_scm_args[*]}" >"$tree/.papr-scm"
 fi
 # Nothing in build.ninja names the static library's file: a new library
 # is linked by removing the binary.
