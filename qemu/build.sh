@@ -115,7 +115,6 @@ if [ $version = 10.0 ]; then
 else
   command -v meson >/dev/null || skip "meson is not installed (apt-get install meson)"
   # 7.2's configure wants the system python (with its meson) first in PATH.
-  python=/usr/bin/python3
   tool_path=/usr/sbin:/usr/bin:/sbin:/bin
 fi
 
@@ -167,7 +166,8 @@ if ! [ -f "$tree/.pristine" ]; then
   mkdir "$tree/unpack"
   log "unpacking QEMU $upstream"
   fetch_source "$tree/unpack" || { rm -rf "$tree/unpack"; skip "QEMU $upstream's source could not be downloaded from Debian's archive"; }
-  mv "$tree/unpack/qemu" "$src" && rmdir "$tree/unpack"
+  # (dpkg-source leaves a copy of the orig tarball beside what it unpacks)
+  mv "$tree/unpack/qemu" "$src" && rm -rf "$tree/unpack"
   git -C "$src" init -q
   git -C "$src" config core.autocrlf false
   git -C "$src" config user.name "papr-scm build"
@@ -223,8 +223,10 @@ fi
 # --- configure and build -------------------------------------------------------
 build=$tree/build
 config_args=(--target-list=ppc64-softmmu --disable-docs --disable-werror
-             --without-default-features --enable-fdt=system "--python=$python")
-[ $version = 10.0 ] && config_args+=(--disable-install-blobs)
+             --without-default-features --enable-fdt=system)
+# 7.2's configure takes the meson in PATH only without --python (with it,
+# and a git tree, it looks for a meson submodule).
+[ $version = 10.0 ] && config_args+=("--python=$python" --disable-install-blobs)
 if [ "$(cat "$tree/.configured" 2>/dev/null)" != "${config_args[*]}" ] || ! [ -f "$build/build.ninja" ]; then
   log "configure ${config_args[*]} ${papr_scm_args[*]}"
   rm -rf "$build" "$tree/.configured" "$tree/.papr-scm"
