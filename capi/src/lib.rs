@@ -830,20 +830,8 @@ pub unsafe extern "C" fn papr_scm_reset_connectors(
     released: Option<unsafe extern "C" fn(opaque: *mut c_void, slot: u32)>,
     opaque: *mut c_void,
 ) -> papr_scm_result {
-    ffi_fn!(m, papr_scm_result::PAPR_SCM_PANIC, {
-        result(|| {
-            // SAFETY: the caller's contract for `m`.
-            let m = unsafe { arg(m, "m") }?.check()?;
-            for slot in m.reset(true) {
-                if let Some(f) = released {
-                    // SAFETY: the caller's contract for `released`; no lock
-                    // of papr-scm is held.
-                    unsafe { f(opaque, slot) }
-                }
-            }
-            Ok(())
-        })
-    })
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { reset_with(m, true, released, opaque) }
 }
 
 /// A system reset (QEMU `spapr_machine_reset`): bindings released
@@ -863,11 +851,27 @@ pub unsafe extern "C" fn papr_scm_reset(
     released: Option<unsafe extern "C" fn(opaque: *mut c_void, slot: u32)>,
     opaque: *mut c_void,
 ) -> papr_scm_result {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { reset_with(m, false, released, opaque) }
+}
+
+/// Both resets: `connectors_only` for CAS's, else the system reset; the
+/// released slots are handed to `released` after papr-scm's locks drop.
+///
+/// # Safety
+///
+/// As [`papr_scm_reset`].
+unsafe fn reset_with(
+    m: *const papr_scm_machine,
+    connectors_only: bool,
+    released: Option<unsafe extern "C" fn(opaque: *mut c_void, slot: u32)>,
+    opaque: *mut c_void,
+) -> papr_scm_result {
     ffi_fn!(m, papr_scm_result::PAPR_SCM_PANIC, {
         result(|| {
             // SAFETY: the caller's contract for `m`.
             let m = unsafe { arg(m, "m") }?.check()?;
-            for slot in m.reset(false) {
+            for slot in m.reset(connectors_only) {
                 if let Some(f) = released {
                     // SAFETY: the caller's contract for `released`; no lock
                     // of papr-scm is held.
