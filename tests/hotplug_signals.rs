@@ -23,6 +23,7 @@ use papr_scm::rtas::RtasService;
 use papr_scm::rtas_error_log::{
     EventQueue, EventSink, EventSource, HotplugAction, QueueFull, RtcTime,
 };
+use papr_scm::Uuid;
 
 /// Guest RAM from the replay host, and a record of the pulses.
 struct Host {
@@ -60,16 +61,22 @@ impl EventSignal for Host {
     }
 }
 
-#[test]
-fn test_pulses_follow_the_queue() {
+/// A 4-slot machine with the recording host, its planner and a UUID.
+fn machine() -> (Planner, Machine<SharedSlots<VecLabelStore>, Host>, Uuid) {
     let config = MachineConfig::new(2 << 30, 8 << 30, 4);
-    let mut planner = Planner::new(config).unwrap();
+    let planner = Planner::new(config).unwrap();
     let host = Host {
         pulses: RefCell::default(),
         ram: SparseRam::new(0x10000),
     };
     let m = Machine::with_host(&config, SharedSlots::new(4), host);
     let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    (planner, m, uuid)
+}
+
+#[test]
+fn test_pulses_follow_the_queue() {
+    let (mut planner, m, uuid) = machine();
     let mut q = EventQueue::new();
     let pulses = |m: &Machine<SharedSlots<VecLabelStore>, Host>| m.host().pulses.borrow().clone();
 
@@ -153,14 +160,7 @@ impl EventSink for VmmQueue {
 
 #[test]
 fn test_a_vmm_queue_gets_the_events_and_answers_for_them() {
-    let config = MachineConfig::new(2 << 30, 8 << 30, 4);
-    let mut planner = Planner::new(config).unwrap();
-    let host = Host {
-        pulses: RefCell::default(),
-        ram: SparseRam::new(0x10000),
-    };
-    let m = Machine::with_host(&config, SharedSlots::new(4), host);
-    let uuid = parse_uuid("75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e").unwrap();
+    let (mut planner, m, uuid) = machine();
     let cfg = NvdimmConfig::new((256 << 20) + (128 << 10), 128 << 10, uuid);
     // A refused add: the device comes back untouched, the slot stays empty.
     let mut q = VmmQueue {
