@@ -342,6 +342,11 @@ mod sparse {
         pub fn resident(&self) -> u64 {
             self.chunks.len() as u64 * CHUNK
         }
+
+        /// Every byte zero again, nothing held (a label area replaced whole).
+        pub fn clear(&mut self) {
+            self.chunks.clear();
+        }
     }
 
     impl LabelStore for SparseLabelStore {
@@ -623,6 +628,9 @@ mod tests {
         assert_eq!(s.resident(), 512);
         assert!(s.write(u32::MAX as u64 - 1, &[0; 2]).is_err());
         assert!(s.read(u64::MAX, &mut b).is_err());
+        s.clear();
+        s.read(252, &mut b).unwrap();
+        assert_eq!((b, s.resident()), ([0; 8], 0));
     }
 
     #[cfg(feature = "alloc")]

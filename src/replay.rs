@@ -359,6 +359,13 @@ pub fn replay(t: &Transcript) -> Result<Report, ParseError> {
                     }
                 }
             }
+            Directive::LabelClear { slot } => {
+                m.with_device(*slot, |d| d.label_mut().clear())
+                    .ok_or_else(|| ParseError {
+                        line,
+                        reason: std::format!("label-clear: slot {slot} holds no device"),
+                    })?;
+            }
             Directive::Reset => {
                 started = true;
                 m.reset(&mut events, |r| {
@@ -597,5 +604,30 @@ mod tests {
             assert!(replay(&t).is_err(), "{bad}");
         }
         assert!(crate::transcript::parse_line("label slot=0 00").is_err());
+    }
+
+    /// A migration's destination: `label-clear` drops the area the trace
+    /// began with, and the `label` lines after it are all the device holds.
+    #[test]
+    fn test_label_clear_replaces_the_area() {
+        let head = "machine ram=2G maxmem=8G slots=4\n\
+             nvdimm size=1G+128K label-size=128K uuid=75a3cdd7-6a2f-4791-8d15-fe0a920e8e9e\n\
+             label slot=0 offset=0x0 1111111111111111\n\
+             label slot=0 offset=0x100 2222222222222222\n";
+        let reads = "label slot=0 offset=0x0 3333333333333333\n\
+             call H_SCM_READ_METADATA 0x90000000 0x0 0x8 -> H_SUCCESS r4=0x3333333333333333\n\
+             call H_SCM_READ_METADATA 0x90000000 0x100 0x8 -> H_SUCCESS r4=0x0\n";
+        let t = Transcript::parse(&std::format!("{head}label-clear slot=0\n{reads}")).unwrap();
+        let r = replay(&t).unwrap();
+        assert_eq!((r.calls, r.mismatches.len()), (2, 0), "{:?}", r.mismatches);
+        // Without it, the old bytes at 0x100 are still there.
+        let r = replay(&Transcript::parse(&std::format!("{head}{reads}")).unwrap()).unwrap();
+        assert_eq!(r.mismatches.len(), 1, "{:?}", r.mismatches);
+        assert!(r.mismatches[0].starts_with("line 7:"), "{:?}", r.mismatches);
+        // An empty slot is a malformed transcript, named by its line.
+        let t = Transcript::parse(&std::format!("{head}label-clear slot=1\n")).unwrap();
+        let e = replay(&t).unwrap_err();
+        assert_eq!(e.line, 5);
+        assert!(e.reason.contains("slot 1 holds no device"), "{}", e.reason);
     }
 }

@@ -13,6 +13,8 @@
 //! inject slot=0 health=0x4000000000000000
 //! inject slot=0 flush=H_HARDWARE
 //! flush-status slot=0 token=0x1 done   # the VMM's executor's next answer
+//! label-clear slot=0            # the label area is all zero from here
+//! label slot=0 offset=0x0 4e414d45...  # label bytes the device holds
 //! ```
 //!
 //! `#` starts a comment. Sizes take K/M/G/T (×1024) and `a+b` sums; numbers
@@ -30,7 +32,14 @@
 //! (`pending`, `done` or `failed`) to the next start or poll of that flush,
 //! so a trace from a VMM whose flushes take their own time replays; without
 //! one, replay's executor leaves a started flush pending and completes it
-//! at the first poll. The same parser
+//! at the first poll.
+//!
+//! `label` lines give a device label bytes that did not come through
+//! recorded calls: those its backing file held at the start or at a `plug`.
+//! `label-clear slot=N` zeroes the whole label area first, for an area
+//! replaced whole, as on a migration's destination, where QEMU's RAM
+//! migration brings the source's labels: a trace writes `label-clear` and
+//! the new area's `label` lines before the `restore` line. The same parser
 //! serves `replay`, `dtb`, the demo's `--config` and the guest model's
 //! `--trace`; [`Directive`]'s `Display` writes lines it reads back.
 
@@ -167,6 +176,12 @@ pub enum Directive {
         offset: u64,
         /// Bytes.
         bytes: Vec<u8>,
+    },
+    /// `label-clear slot=N`: the device's whole label area is zero from
+    /// here (before `label` lines that give it what a migration brought).
+    LabelClear {
+        /// Slot.
+        slot: u32,
     },
     /// `reset`: a system reset (the guest reboots), [`Machine::reset`](crate::machine::Machine::reset).
     Reset,
@@ -475,6 +490,12 @@ pub fn parse_line(raw: &str) -> Result<Option<Directive>, String> {
                 }
             }
             _ => return Err("label takes slot=N offset=OFF HEXBYTES".to_string()),
+        },
+        "label-clear" => match key_values(&rest)?[..] {
+            [("slot", v)] => Directive::LabelClear {
+                slot: field("slot", parse_u32(v))?,
+            },
+            _ => return Err("label-clear takes slot=N".to_string()),
         },
         "time" => match rest[..] {
             [t] => Directive::Time(parse_time(t)?),
@@ -982,6 +1003,7 @@ impl fmt::Display for Directive {
                 offset,
                 bytes,
             } => write!(f, "label slot={slot} offset={offset:#x} {}", Hex(bytes)),
+            Directive::LabelClear { slot } => write!(f, "label-clear slot={slot}"),
             Directive::Time(t) => write!(
                 f,
                 "time {:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -1156,6 +1178,8 @@ mod tests {
              inject slot=1 health-clear=0x4000000000000000\n\
              flush-status slot=1 token=0x2 pending\n\
              flush-status slot=1 token=0x2 failed\n\
+             label-clear slot=1\n\
+             label slot=1 offset=0x100 4e414d45\n\
              reset\n\
              restore 5053434d534e4150\n";
         let t = Transcript::parse(text).unwrap();
@@ -1192,6 +1216,11 @@ mod tests {
             "reset now",
             "restore",
             "restore 0x12",
+            "label-clear",
+            "label-clear slot=0 offset=0",
+            "label-clear 0",
+            "label-clear slot=-2",
+            "label-clear slot=0x100000000",
         ] {
             assert!(parse_line(bad).is_err(), "{bad}");
         }

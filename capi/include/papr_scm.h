@@ -796,7 +796,11 @@ papr_scm_result papr_scm_pmemory_node(const struct papr_scm_machine *m,
  * hcall and PMEM RTAS call papr-scm answers from now on, and the VMM's
  * plug, unplug, reset, CAS, health and load calls, in papr-scm's
  * transcript format, after a header that describes the machine as it is
- * (devices, labels, state). `papr-scm replay FILE` replays it. A trace
+ * (devices, labels, state). The labels that reach a device other than
+ * through its hcalls are recorded too: a plugged device's area after its
+ * `plug` line, and every device's area as a load finds it (a migration
+ * brings the labels with the VMM's RAM) before its `restore` line. So
+ * `papr-scm replay FILE` replays it. A trace
  * already open is closed first. While a trace is open hcalls take the
  * machine lock. A write that fails stops the trace;
  * [`papr_scm_trace_close`] reports it.

@@ -150,6 +150,17 @@ impl Vmm {
         }
     }
 
+    /// A trace that can no longer describe the machine (a label it could
+    /// not read) stops here; `papr_scm_trace_close` reports why.
+    fn trace_fail(&mut self, host: &CHost, slot: u32, e: papr_scm::label::LabelError) {
+        if let Some(t) = self.trace.as_mut() {
+            t.fail(std::io::Error::other(std::format!(
+                "slot {slot}: label: {e}"
+            )));
+            host.state.fetch_and(!TRACING, Ordering::Relaxed);
+        }
+    }
+
     /// Writes `lines` to the trace, if one is open; a failed write stops it.
     fn trace(&mut self, host: &CHost, lines: &[Directive]) {
         if let Some(t) = self.trace.as_mut() {
@@ -329,7 +340,16 @@ impl papr_scm_machine {
         if let Some(c) = vmm.configs.get_mut(slot as usize) {
             *c = Some(cfg);
         }
-        vmm.trace(host, &[Directive::Plug(cfg)]);
+        if vmm.trace.is_some() {
+            // The labels its backing file brought (a device plugged again
+            // on the file it left with) are the device's from the start.
+            let mut lines = vec![Directive::Plug(cfg)];
+            match self.trace_labels(slot, false) {
+                Ok(l) => lines.extend(l),
+                Err(e) => vmm.trace_fail(host, slot, e),
+            }
+            vmm.trace(host, &lines);
+        }
         Ok(())
     }
 
@@ -410,13 +430,50 @@ impl papr_scm_machine {
         let mut vmm = self.lock();
         host.take_touched();
         self.machine.restore(&snap, &mut EventQueue::new())?;
-        let touched = host.take_touched();
+        let mut touched = host.take_touched();
+        if vmm.trace.is_some() {
+            // The label areas came with the migration (QEMU migrates them
+            // as RAM, before the device state): each replaces the area the
+            // trace holds, ahead of the `restore` line.
+            let mut labels = Vec::new();
+            for slot in 0..vmm.configs.len() as u32 {
+                match self.trace_labels(slot, true) {
+                    Ok(l) => labels.extend(l),
+                    Err(e) => vmm.trace_fail(host, slot, e),
+                }
+            }
+            labels.append(&mut touched);
+            touched = labels;
+        }
         if let Some(t) = vmm.trace.as_mut() {
             if !t.call(Directive::Restore(bytes.to_vec()), touched) {
                 host.state.fetch_and(!TRACING, Ordering::Relaxed);
             }
         }
         Ok(())
+    }
+
+    /// The device in `slot`'s label area as `label` lines, after a
+    /// `label-clear` line when `clear` (nothing for an empty slot).
+    fn trace_labels(
+        &self,
+        slot: u32,
+        clear: bool,
+    ) -> Result<Vec<Directive>, papr_scm::label::LabelError> {
+        let Some(labels) = self
+            .machine
+            .with_device(slot, |d| label_lines(slot, d.label()))
+        else {
+            return Ok(Vec::new());
+        };
+        let labels = labels?;
+        Ok(if clear {
+            core::iter::once(Directive::LabelClear { slot })
+                .chain(labels)
+                .collect()
+        } else {
+            labels
+        })
     }
 
     fn inject_health(&self, slot: u32, set: u64, clear: u64) -> Result<(), Error> {
@@ -1050,7 +1107,11 @@ pub unsafe extern "C" fn papr_scm_pmemory_node(
 /// hcall and PMEM RTAS call papr-scm answers from now on, and the VMM's
 /// plug, unplug, reset, CAS, health and load calls, in papr-scm's
 /// transcript format, after a header that describes the machine as it is
-/// (devices, labels, state). `papr-scm replay FILE` replays it. A trace
+/// (devices, labels, state). The labels that reach a device other than
+/// through its hcalls are recorded too: a plugged device's area after its
+/// `plug` line, and every device's area as a load finds it (a migration
+/// brings the labels with the VMM's RAM) before its `restore` line. So
+/// `papr-scm replay FILE` replays it. A trace
 /// already open is closed first. While a trace is open hcalls take the
 /// machine lock. A write that fails stops the trace;
 /// [`papr_scm_trace_close`] reports it.

@@ -15,7 +15,11 @@
 //! read) and `flush-status` lines (what the VMM's executor answered), the
 //! `call` or `rtas` line with its results, and `expect-mem` lines (guest
 //! memory it wrote). `plug`, `unplug`, `reset`, `cas`, `inject` and
-//! `restore` lines record the VMM's own calls.
+//! `restore` lines record the VMM's own calls; a `plug` is followed by the
+//! `label` lines of what the new device's label area holds, and a
+//! `restore` (a migration's load) is preceded, for each device, by a
+//! `label-clear` line and the `label` lines of the area the migration
+//! brought, so the trace holds every byte a guest can read.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -78,6 +82,11 @@ impl Trace {
                 false
             }
         }
+    }
+
+    /// Stops the trace with `e` (the first error stays).
+    pub(crate) fn fail(&mut self, e: std::io::Error) {
+        self.error.get_or_insert(e);
     }
 
     /// A comment line.

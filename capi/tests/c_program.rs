@@ -142,6 +142,24 @@ fn run(bin: &Path, dir: &Path) {
     let bad = text.replacen(good, "-> H_SUCCESS r4=0x1122334455667789", 1);
     let report = replay(&Transcript::parse(&bad).unwrap()).unwrap();
     assert_eq!(report.mismatches.len(), 1, "{:?}", report.mismatches);
+    // The labels a plug and a load brought are in the trace: without them
+    // the reads after each answer other bytes.
+    assert!(text.contains("label slot=2 offset=0x200 504c554747454421"));
+    assert!(text.contains("label-clear slot=0\nlabel slot=0 offset=0x400 4d49475241544544"));
+    for strip in ["label slot=2 ", "label-clear "] {
+        let lacking: String = text
+            .lines()
+            .filter(|l| !l.starts_with(strip))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let report = replay(&Transcript::parse(&lacking).unwrap()).unwrap();
+        assert_eq!(
+            report.mismatches.len(),
+            1,
+            "{strip}: {:?}",
+            report.mismatches
+        );
+    }
 }
 
 #[test]

@@ -10,9 +10,13 @@
 #   papr-scm=off          QEMU's own handlers (the reference)
 #   label-size=4G         QEMU itself boots it; papr-scm=on stops with its error
 #   papr-scm-profile=pap  refused with the property's error
+#   papr-scm-health       H_SCM_HEALTH answers the bits injected before
+#                         boot, the trace has the inject line; bits outside
+#                         PAPR's and a malformed value stop QEMU at start
 #   device_add/device_del fw-hotplug.S acquires the hot-plugged NVDIMM and
 #                         releases it on device_del; the DIMM leaves and its
-#                         backend can be deleted (papr-scm=off refuses)
+#                         backend can be deleted (papr-scm=off refuses);
+#                         the trace has the plugged file's label
 # Prints one line per check and exits 1 if one fails, 77 without the tools
 # or, after the papr-scm=off checks, for a binary built without papr-scm.
 set -euo pipefail
@@ -106,13 +110,29 @@ run typo ",papr-scm=on,papr-scm-profile=pap"
 msg=$(grep -m1 'papr-scm-profile' "$t/typo.out" || true)
 check "papr-scm-profile=pap: refused: $msg" \
   '[ ! -s "$t/typo.regs" ] && grep -q "neither papr nor qemu" "$t/typo.out"'
-hotplug hp ",papr-scm=on"
+# Health injected before boot: UNARMED | SHUTDOWN_DIRTY.
+run health ",papr-scm=on,papr-scm-health=0:0xc000000000000000,papr-scm-trace=$t/health.trace"
+oncheck "papr-scm-health=0:0xc000000000000000: H_SCM_HEALTH = H_SUCCESS, bitmap $(reg health 23)" \
+  '[ "$(reg health 22)" = 0000000000000000 ] && [ "$(reg health 23)" = c000000000000000 ] && [ "$(reg health 30)" = 00000000600d0000 ]'
+oncheck "papr-scm-health: the trace holds the injection" \
+  'grep -qx "inject slot=0 health=0xc000000000000000" "$t/health.trace"'
+run badhealth ",papr-scm=on,papr-scm-health=0:0x1"
+msg=$(grep -m1 'papr-scm-health' "$t/badhealth.out" || true)
+oncheck "papr-scm-health=0:0x1: QEMU stops at start: $msg" \
+  '[ ! -s "$t/badhealth.regs" ] && grep -q "papr-scm: papr-scm-health: 0:0x1: .*health bits 0 to 10" "$t/badhealth.out"'
+run badsyntax ",papr-scm=on,papr-scm-health=0:0x40,,1:0x40"
+msg=$(grep -m1 'papr-scm-health' "$t/badsyntax.out" || true)
+oncheck "papr-scm-health=0:0x40,1:0x40 (',' for '/'): refused: $msg" \
+  '[ ! -s "$t/badsyntax.regs" ] && grep -q "papr-scm-health: .* are not a 64-bit number" "$t/badsyntax.out"'
+hotplug hp ",papr-scm=on,papr-scm-trace=$t/hp.trace"
 oncheck "device_add, papr-scm=on: the firmware acquired the connector (event, sensor 2, usable, unisolated)" \
   '[ "$(reg hp 14)" = 0000000000000000 ] && [ "$(reg hp 15)" = 0000000000000002 ] && [ "$(reg hp 16)" = 0000000000000000 ] && [ "$(reg hp 17)" = 0000000000000000 ]'
 oncheck "device_add, papr-scm=on: ibm,configure-connector completed in $(n=$(reg hp 18); echo $((16#${n:-0}))) calls; READ_METADATA gives the label" \
   '[ "$(reg hp 19)" = 0000000000000000 ] && [ "$(reg hp 20)" = 0000000000000000 ] && [ "$(reg hp 21)" = "$label" ]'
 oncheck "device_del, papr-scm=on: remove event, isolate and unusable answered 0, the firmware reached its end" \
   '[ "$(reg hp 22)" = 0000000000000000 ] && [ "$(reg hp 23)" = 0000000000000000 ] && [ "$(reg hp 24)" = 0000000000000000 ] && [ "$(reg hp 30)" = 00000000600d0000 ]'
+oncheck "device_add, papr-scm=on: the trace records the label the plugged file holds, after the plug line" \
+  'grep -A1 "^plug slot=0 " "$t/hp.trace" | grep -q "^label slot=0 offset=0x0 $label"'
 oncheck "device_del, papr-scm=on: the DIMM left and object_del freed its backend" \
   '! grep -aq "Memory device" "$t/hp.out" && ! grep -aq "memory backend: mem1" "$t/hp.out" && grep -aq "memory backend: ppc_spapr.ram" "$t/hp.out"'
 hotplug hpoff ""

@@ -349,20 +349,28 @@ if want health; then
     expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr/flags shows not_armed flush_fail"
     expect health "$OUT/health.console" "read_only = 1" "the region is read-only"
   else
-    # Inside QEMU: UNARMED from the device's own unarmed=on; SHUTDOWN_DIRTY
-    # only through papr-scm's injection (papr_scm_inject_health), which
-    # needs a machine property to be reached before boot.
+    # Inside QEMU: UNARMED from the device's own unarmed=on; UNARMED and
+    # SHUTDOWN_DIRTY through papr-scm's injection (papr_scm_inject_health)
+    # with the machine property papr-scm-health=SLOT:BITS, before boot.
     c=$(cfg health-unarmed papr "$SPAPR unarmed=on")
     boot health-unarmed "$c" ""
     expect health "$OUT/health-unarmed.console" "papr/flags = not_armed" "unarmed=on: papr/flags shows not_armed"
     expect health "$OUT/health-unarmed.console" "read_only = 1" "unarmed=on: the region is read-only"
-    if has_machine_option "${QEMU[0]}" papr-scm=on,papr-scm-health=0:0xc000000000000000; then
-      c=$(cfg health papr "$SPAPR" "inject slot=0 health=0xc000000000000000")
+    # (An empty value: the probe's machine has no NVDIMM to inject into.)
+    if has_machine_option "${QEMU[0]}" papr-scm=on,papr-scm-health=; then
+      c=$(cfg health papr "$SPAPR")
       QEMU_MACHINE=papr-scm-health=0:0xc000000000000000 boot health "$c" ""
-      expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr/flags shows not_armed flush_fail"
+      expect health "$OUT/health.console" "papr/flags = not_armed flush_fail" "papr-scm-health=0:0xc000000000000000: papr/flags shows not_armed flush_fail"
       expect health "$OUT/health.console" "read_only = 1" "the region is read-only"
+      expect health "$OUT/health.trace" "^inject slot=0 health=0xc000000000000000$" "the injection is in the trace (papr-scm-trace)"
+      if [ "$(grep -m1 -n '^inject ' "$OUT/health.trace" | cut -d: -f1)" -lt "$(grep -m1 -n '^call ' "$OUT/health.trace" | cut -d: -f1)" ] 2>/dev/null; then
+        pass health "the inject line comes before the first call"
+      else
+        fail health "no inject line before the first call in health.trace"
+      fi
+      expect health "$OUT/health.trace" "^call H_SCM_HEALTH 0x90000000 [^>]*-> H_SUCCESS r4=0xc000000000000000" "H_SCM_HEALTH answers the injected bits"
     else
-      fail health "health before boot: ${QEMU[0]} has no papr-scm-health machine property, so SHUTDOWN_DIRTY cannot be injected (papr_scm_inject_health has no caller on QEMU's command line)"
+      fail health "health before boot: ${QEMU[0]} has no papr-scm-health machine property: $(tail -1 "$OUT/machine-option.log")"
     fi
   fi
 fi

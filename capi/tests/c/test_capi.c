@@ -943,9 +943,14 @@ static void test_trace(const char *dir)
     CHECK(papr_scm_inject_health(m, 1, PPC_BIT(6), 0) == PAPR_SCM_OK);
     CHECK(call(m, H_SCM_HEALTH, drc(1), 0, 0, 0, 0, r) == H_SUCCESS);
     CHECK(papr_scm_inject_health(m, 1, 0, PPC_BIT(6)) == PAPR_SCM_OK);
-    /* A hot-plug, walked and unplugged, and a reset, all in the trace. */
+    /* A hot-plug, walked and unplugged, and a reset, all in the trace. The
+       new device's backing file already holds a label: the trace records
+       it after the plug line. */
+    memset(vmm.label[2], 0, LABEL);
+    memcpy(vmm.label[2] + 512, "PLUGGED!", 8);
     papr_scm_device_config d = device(2, 4 * G, 256 * M);
     CHECK(papr_scm_plug(m, &d) == PAPR_SCM_OK);
+    CHECK(call(m, H_SCM_READ_METADATA, drc(2), 512, 8, 0, 0, r) == H_SUCCESS && r[0] == 0x504c554747454421ULL);
     CHECK(acquire_and_configure(m, 2) >= 12);
     papr_scm_effect e;
     bool released;
@@ -954,13 +959,19 @@ static void test_trace(const char *dir)
     CHECK(e.kind == PAPR_SCM_EFFECT_RELEASED);
     CHECK(papr_scm_reset_connectors(m, NULL, NULL) == PAPR_SCM_OK);
     CHECK(papr_scm_reset(m, NULL, NULL) == PAPR_SCM_OK);
-    /* A load replays as a restore. */
+    /* A load replays as a restore. Its label areas came with the
+       migration, as QEMU's RAM: slot 0's label at 256 is gone, another is
+       at 1024; the trace replaces the areas it held. */
     size_t len = 0;
     CHECK(papr_scm_save(m, NULL, 0, &len) == PAPR_SCM_BUFFER_TOO_SMALL);
     uint8_t *buf = malloc(len);
     CHECK(papr_scm_save(m, buf, len, &len) == PAPR_SCM_OK);
+    memset(vmm.label[0], 0, LABEL);
+    memcpy(vmm.label[0] + 1024, "MIGRATED", 8);
     CHECK(papr_scm_load(m, buf, len) == PAPR_SCM_OK);
     free(buf);
+    CHECK(call(m, H_SCM_READ_METADATA, drc(0), 256, 8, 0, 0, r) == H_SUCCESS && r[0] == 0);
+    CHECK(call(m, H_SCM_READ_METADATA, drc(0), 1024, 8, 0, 0, r) == H_SUCCESS && r[0] == 0x4d49475241544544ULL);
     /* Random hcalls on every device, with junk in the registers. */
     uint64_t x = 0x9E3779B97F4A7C15ULL;
     for (int i = 0; i < 2000; i++) {
