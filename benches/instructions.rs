@@ -11,8 +11,10 @@
 //! `CALLS` calls. State a call needs (a bound device, a pending flush) is set
 //! up and undone outside it. Each count is compared with
 //! `benches/instructions.txt`; a count more than 5 % above the recorded one
-//! fails the run (`-- --record` rewrites the file). Without valgrind it
-//! prints SKIP and succeeds.
+//! fails the run (`-- --record` rewrites the file), and so does a
+//! `papr/nohost-*` scenario (`NoHost`, `SliceLabelStore`: the `no_std`
+//! instantiation) whose count differs from its `ReplayHost` twin's. Without
+//! valgrind it prints SKIP and succeeds.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,7 +25,8 @@ use std::process::{Command, ExitCode};
 use papr_scm::config::{parse_uuid, DeviceKind, MachineConfig, NvdimmConfig, Planner, Profile};
 use papr_scm::device::Device;
 use papr_scm::hcall::*;
-use papr_scm::label::VecLabelStore;
+use papr_scm::host::{Host, NoHost};
+use papr_scm::label::{SliceLabelStore, VecLabelStore};
 use papr_scm::machine::{LocalSlots, Machine, SlotTable};
 use papr_scm::replay::{ReplayHost, SparseRam};
 
@@ -43,11 +46,24 @@ enum Table {
     Shared,
 }
 
+/// The host the machine is instantiated with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HostKind {
+    /// `ReplayHost` (sparse guest RAM, flushes) and `VecLabelStore`s.
+    Replay,
+    /// `NoHost` (no guest memory, no flushing) and `SliceLabelStore`s: the
+    /// crate's `no_std` instantiation. Its counts must equal `Replay`'s
+    /// for every call that touches neither the host nor the store's
+    /// error path.
+    No,
+}
+
 /// One measured call: the machine's shape and the call with its set-up.
 struct Scenario {
     name: String,
     profile: Profile,
     table: Table,
+    host: HostKind,
     devices: u32,
     size: u64,
     /// The measured call.
@@ -61,8 +77,8 @@ struct Scenario {
 
 /// The register-level entry, the only function whose instructions count.
 #[inline(never)]
-fn measured<S: SlotTable>(
-    m: &Machine<S, ReplayHost>,
+fn measured<S: SlotTable, H: Host>(
+    m: &Machine<S, H>,
     op: u64,
     regs: &mut Regs,
 ) -> Option<ReturnCode> {
@@ -99,7 +115,7 @@ fn host() -> ReplayHost {
     ReplayHost::new(ram)
 }
 
-fn drive<S: SlotTable>(m: &Machine<S, ReplayHost>, sc: &Scenario, calls: u64) {
+fn drive<S: SlotTable, H: Host>(m: &Machine<S, H>, sc: &Scenario, calls: u64) {
     let mut expect = None;
     // The label-area walk reads the next 8 bytes each call, as Linux's
     // nd_label_data_init and ndctl do over the whole area.
@@ -132,6 +148,35 @@ fn drive<S: SlotTable>(m: &Machine<S, ReplayHost>, sc: &Scenario, calls: u64) {
 fn child(sc: &Scenario, calls: u64) {
     let (mut config, specs) = specs(sc.devices, sc.size);
     config.profile = sc.profile;
+    if sc.host == HostKind::No {
+        // Label areas the stores borrow for the whole run.
+        let mut areas: Vec<&mut [u8]> = specs
+            .iter()
+            .map(|_| &mut *Vec::leak(vec![0u8; LABEL as usize]))
+            .collect();
+        match sc.table {
+            Table::Shared => {
+                let mut areas = areas.into_iter();
+                let m = Machine::from_specs_with(&config, &specs, NoHost, |_| {
+                    Ok::<_, papr_scm::label::LabelError>(SliceLabelStore::new(
+                        areas.next().unwrap(),
+                    ))
+                })
+                .unwrap();
+                drive(&m, sc, calls);
+            }
+            Table::Local => {
+                let cells: Vec<RefCell<Option<Device<SliceLabelStore>>>> = specs
+                    .iter()
+                    .zip(areas.iter_mut())
+                    .map(|(s, a)| RefCell::new(Some(Device::new(*s, SliceLabelStore::new(a)))))
+                    .collect();
+                let m = Machine::new(&config, LocalSlots::new(&cells));
+                drive(&m, sc, calls);
+            }
+        }
+        return;
+    }
     match sc.table {
         Table::Shared => {
             let m = Machine::from_specs(&config, &specs, host()).unwrap();
@@ -186,6 +231,7 @@ fn scenarios() -> Vec<Scenario> {
                         name: format!("{}/{t}/{shape}/{what}", profile.name()),
                         profile,
                         table,
+                        host: HostKind::Replay,
                         devices,
                         size,
                         call,
@@ -355,7 +401,50 @@ fn scenarios() -> Vec<Scenario> {
             }
         }
     }
+    v.extend(nohost_scenarios(&v));
     v
+}
+
+/// The calls that touch neither the host nor a store's error path, again
+/// with `NoHost` and `SliceLabelStore`s (one 1 GiB plain nvdimm, `papr`
+/// profile): `papr/nohost-local/...` and `papr/nohost-shared/...`. Their
+/// counts are the same as `ReplayHost`'s: the fast path does not depend on
+/// the host or store type.
+fn nohost_scenarios(all: &[Scenario]) -> Vec<Scenario> {
+    const CALLS: [&str; 9] = [
+        "read_metadata_8",
+        "read_label_area_walk",
+        "write_metadata_8",
+        "bind_mem_whole",
+        "unbind_all_drc",
+        "query_block",
+        "query_logical_last",
+        "health",
+        "not_scm",
+    ];
+    all.iter()
+        .filter(|sc| sc.profile == Profile::Papr && sc.devices == 1 && sc.size == G)
+        .filter(|sc| CALLS.iter().any(|c| sc.name.ends_with(&format!("/{c}"))))
+        .map(|sc| {
+            let t = if sc.table == Table::Local {
+                "local"
+            } else {
+                "shared"
+            };
+            let what = sc.name.rsplit('/').next().unwrap_or_default();
+            Scenario {
+                name: format!("papr/nohost-{t}/1x1G/{what}"),
+                profile: sc.profile,
+                table: sc.table,
+                host: HostKind::No,
+                devices: sc.devices,
+                size: sc.size,
+                call: sc.call,
+                before: sc.before.clone(),
+                after: sc.after.clone(),
+            }
+        })
+        .collect()
 }
 
 fn record_file() -> PathBuf {
@@ -463,6 +552,20 @@ fn main() -> ExitCode {
         );
         new.insert(sc.name, n);
     }
+    // The fast path must not depend on the host and store types: each
+    // NoHost scenario costs what its ReplayHost twin costs.
+    for (name, n) in &new {
+        let Some(rest) = name.strip_prefix("papr/nohost-") else {
+            continue;
+        };
+        let twin = format!("papr/{rest}");
+        let twin_n = new.get(&twin).copied().or_else(|| old.get(&twin).copied());
+        if let Some(t) = twin_n.filter(|t| t != n) {
+            worse.push(format!(
+                "{name}: {n} instructions, {t} with ReplayHost and VecLabelStore ({twin})"
+            ));
+        }
+    }
     if record {
         let mut text = String::from(
             "# Instructions per call (callgrind, release build), written by\n\
@@ -479,7 +582,7 @@ fn main() -> ExitCode {
     if worse.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("instruction counts rose more than 5 %:");
+        eprintln!("instruction counts rose more than 5 %, or depend on the host type:");
         for w in worse {
             eprintln!("  {w}");
         }

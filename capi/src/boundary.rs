@@ -8,6 +8,7 @@
 use core::any::Any;
 use core::cell::RefCell;
 use core::fmt::Write as _;
+use std::boxed::Box;
 use std::string::String;
 
 use crate::error::{Error, PtrError};
@@ -24,7 +25,7 @@ macro_rules! ffi_fn {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(payload) => {
-                $crate::boundary::caught(machine, payload.as_ref());
+                $crate::boundary::caught(machine, payload);
                 $panic
             }
         }
@@ -33,7 +34,7 @@ macro_rules! ffi_fn {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(payload) => {
-                $crate::boundary::caught(::core::ptr::null(), payload.as_ref());
+                $crate::boundary::caught(::core::ptr::null(), payload);
                 $panic
             }
         }
@@ -41,9 +42,13 @@ macro_rules! ffi_fn {
 }
 
 /// Records a caught panic: the message as the last error, and the machine
-/// marked broken.
+/// marked broken. Takes the payload and drops it itself, so an entry's
+/// landing pad is one call and keeps nothing but the machine pointer in a
+/// saved register (the hcall path's frame holds no more than it needs).
 #[cold]
-pub(crate) fn caught(m: *const papr_scm_machine, payload: &(dyn Any + Send)) {
+#[inline(never)]
+pub(crate) fn caught(m: *const papr_scm_machine, payload: Box<dyn Any + Send>) {
+    let payload = payload.as_ref();
     let what = payload
         .downcast_ref::<&str>()
         .copied()
@@ -92,6 +97,73 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T
     }
     // SAFETY: non-NULL and aligned; the caller guarantees the rest.
     Ok(unsafe { &*p })
+}
+
+/// Whether `p` is NULL or misaligned, as [`arg`] would find it.
+fn bad_ptr<T>(p: *const T, name: &'static str) -> Result<(), PtrError> {
+    if p.is_null() {
+        return Err(PtrError::Null(name));
+    }
+    if !p.is_aligned() {
+        return Err(PtrError::Misaligned(name));
+    }
+    Ok(())
+}
+
+/// The three 8-byte-aligned types `papr_scm_hcall` takes pointers to: one
+/// mask tests all three alignments.
+const HCALL_ALIGN: usize = 8;
+const _: () = assert!(
+    core::mem::align_of::<papr_scm_machine>() == HCALL_ALIGN
+        && core::mem::align_of::<papr_scm::hcall::Regs>() == HCALL_ALIGN
+        && core::mem::align_of::<i64>() == HCALL_ALIGN
+);
+
+/// `papr_scm_hcall`'s pointers as references: three NULL tests and one
+/// alignment test for the three on the hot path. `None` when one is bad,
+/// with the last error naming the first, as [`arg`] and [`arg_mut`] would
+/// (found on a cold path, so the hot one builds no error and keeps no
+/// stack for one).
+///
+/// # Safety
+///
+/// Non-NULL `m`, `args`, `ret` point at a live machine, 9 `u64`s nothing
+/// else uses, and an `i64` nothing else uses, for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn hcall_args<'a>(
+    m: *const papr_scm_machine,
+    args: *mut u64,
+    ret: *mut i64,
+) -> Option<(
+    &'a papr_scm_machine,
+    &'a mut papr_scm::hcall::Regs,
+    &'a mut i64,
+)> {
+    if m.is_null()
+        || args.is_null()
+        || ret.is_null()
+        || (m as usize | args as usize | ret as usize) & (HCALL_ALIGN - 1) != 0
+    {
+        hcall_rejected(m, args, ret);
+        return None;
+    }
+    // SAFETY: each is non-NULL and aligned for its type (the one mask tests
+    // all three: every alignment is HCALL_ALIGN); the caller guarantees the
+    // rest. `args` holds 9 words, exactly `Regs`.
+    Some(unsafe { (&*m, &mut *args.cast::<papr_scm::hcall::Regs>(), &mut *ret) })
+}
+
+/// A bad pointer to `papr_scm_hcall`: the first, in argument order, as
+/// the last error.
+#[cold]
+#[inline(never)]
+fn hcall_rejected(m: *const papr_scm_machine, args: *mut u64, ret: *mut i64) {
+    let bad = bad_ptr(m, "m")
+        .and(bad_ptr(args.cast::<papr_scm::hcall::Regs>(), "args"))
+        .and(bad_ptr(ret, "ret"));
+    if let Err(e) = bad {
+        fail(&e.into());
+    }
 }
 
 /// A mutable reference from a pointer argument named `name`.

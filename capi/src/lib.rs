@@ -711,22 +711,13 @@ pub unsafe extern "C" fn papr_scm_hcall(
     ret: *mut i64,
 ) -> bool {
     ffi_fn!(m, false, {
-        // Each check branches to the cold `rejected`, so the path of a good
-        // call builds no error and keeps a small frame.
-        // SAFETY: the caller's contract for `m`.
-        let m = match unsafe { arg(m, "m") } {
-            Ok(m) => m,
-            Err(e) => return rejected(e),
-        };
-        // SAFETY: the caller's contract for `args`: 9 words, exactly `Regs`.
-        let regs = match unsafe { arg_mut(args.cast::<Regs>(), "args") } {
-            Ok(r) => r,
-            Err(e) => return rejected(e),
-        };
-        // SAFETY: the caller's contract for `ret`.
-        let ret = match unsafe { arg_mut(ret, "ret") } {
-            Ok(r) => r,
-            Err(e) => return rejected(e),
+        // The path of a good call: three NULL tests and one alignment test
+        // (a bad pointer is reported from a cold path), one load for the
+        // trace and broken flags, the machine's own dispatch, the status
+        // stored.
+        // SAFETY: the caller's contract for `m`, `args` (9 words) and `ret`.
+        let Some((m, regs, ret)) = (unsafe { boundary::hcall_args(m, args, ret) }) else {
+            return false;
         };
         if m.machine.host().state.load(Ordering::Relaxed) != 0 {
             return m.hcall_slow(opcode, regs, ret);
@@ -739,14 +730,6 @@ pub unsafe extern "C" fn papr_scm_hcall(
             None => false,
         }
     })
-}
-
-/// A bad pointer to `papr_scm_hcall`: the last error, and "not answered".
-#[cold]
-#[inline(never)]
-fn rejected(e: error::PtrError) -> bool {
-    fail(&e.into());
-    false
 }
 
 /// An RTAS call: `args` and `rets` are its words (host order, as `rtas_ld`

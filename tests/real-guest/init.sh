@@ -54,6 +54,38 @@ settle() { for w in /sys/bus/nd/devices/ndbus*/wait_probe; do [ -e "$w" ] && cat
 settle
 echo "=== GUEST UP: $(uname -r)"
 echo "=== cmdline: $(cat /proc/cmdline)"
+if [ -n "$PAPR_SCM_BENCH" ]; then
+  # qemu/bench/guest.sh: PAPR_SCM_BENCH=prep labels every DIMM and gives
+  # each region a raw namespace; PAPR_SCM_BENCH=run times, with kernel
+  # timestamps (/dev/kmsg markers), papr_scm's probe of every device up to
+  # the last /dev/pmemN, then `ndctl read-labels` of nmem0's label area.
+  mark() { echo "papr-scm-bench: $1" > /dev/kmsg; }
+  if [ "$PAPR_SCM_BENCH" = prep ]; then
+    ndctl disable-region all > /dev/null
+    ndctl init-labels all -f
+    ndctl enable-region all > /dev/null
+    for r in /sys/bus/nd/devices/region*; do
+      ndctl create-namespace -r ${r##*/} -m raw -f > /dev/null; echo "=== bench: namespace on ${r##*/} rc=$?"
+    done
+  else
+    DEVS=
+    for d in /sys/bus/platform/drivers/papr_scm/*; do [ -L "$d" ] && DEVS="$DEVS ${d##*/}"; done
+    N=0
+    for d in $DEVS; do echo "$d" > /sys/bus/platform/drivers/papr_scm/unbind; N=$((N + 1)); done
+    while [ -n "$(ls /dev/pmem* 2>/dev/null)" ]; do :; done
+    mark "probe $N"
+    for d in $DEVS; do echo "$d" > /sys/bus/platform/drivers/papr_scm/bind; done
+    while [ "$(ls /dev/pmem* 2>/dev/null | wc -l)" -lt "$N" ]; do :; done
+    mark "pmem $N"
+    settle
+    mark "read-labels"
+    ndctl read-labels nmem0 -o /tmp/labels > /dev/null 2>&1; rc=$?
+    mark "read-labels done rc=$rc size=$(wc -c < /tmp/labels)"
+  fi
+  dmesg | grep papr-scm-bench
+  echo "=== GUEST DONE"
+  poweroff -f
+fi
 hx() { hexdump -v -e '1/1 "%02x "' "$1"; echo; }
 dump_dt() {
   for f in $(find "$1" -type f | sort); do
