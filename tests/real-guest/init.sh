@@ -8,6 +8,7 @@
 # waits for it to be unplugged and plugged again. Each wait is announced with
 # a "=== READY <what>" line for the host to act on. MIGRATE_LIVE=1 flushes
 # until the host has migrated the guest live, then stores and reboots.
+# PAPR_SCM_BENCH=prep|run serves qemu/bench/guest.sh (the timing boots).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
