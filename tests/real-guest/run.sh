@@ -906,7 +906,14 @@ if want migrate && [ -n "$FSDAX_OK" ] && [ "$VMM" = embedded ]; then
     hmp1 "$w/a/mon.sock" quit > /dev/null 2>&1
     wait "$qa"
     mig_qemu b papr "$w/b" -incoming "file:$w/vm.mig"; qb=$MIGPID
-    sleep 5
+    # B moves on once its guest runs and has started a flush of its own
+    # (loading the file takes seconds on a busy host; a B that never ran
+    # would hand C only A's flush).
+    t=0
+    until [ "$(grep -c 'call H_SCM_FLUSH 0x90000000 0x0 [^>]*-> H_LONG_BUSY' "$OUT/migrate-b.trace" 2>/dev/null)" -gt 2 ]; do
+      sleep 1; t=$((t + 1)); [ $t -gt 120 ] && break
+    done
+    echo "---- migrate: B flushing after $t s"
     # B over TCP, live, to C.
     port=$((port + 1))
     mig_qemu c papr "$w/c" -incoming "tcp:127.0.0.1:$port" -global migration.x-return-path=on; qc=$MIGPID
