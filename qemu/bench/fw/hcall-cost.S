@@ -211,30 +211,25 @@ main:
         # The results, one line a window: "RRRRRRRRRRRRRRRR PPPPPPPPPPPPPPPP\n"
         # (r3 and r4 in hex).
         LI64    %r25, RESULTS
+        # PUT LEN: H_PUT_TERM_CHAR of the LEN bytes in r6, r7 to the vty.
+        .macro PUT len
+        LI64    %r3, H_PUT_TERM_CHAR
+        LI64    %r4, VTY
+        li      %r5, \len
+        sc      1
+        .endm
 7:      cmpld   %r25, %r20
         bge     power_off
         ld      %r3, 0(%r25)
         bl      hex
-        LI64    %r3, H_PUT_TERM_CHAR
-        LI64    %r4, VTY
-        li      %r5, 16
-        sc      1
-        LI64    %r3, H_PUT_TERM_CHAR
-        LI64    %r4, VTY
-        li      %r5, 1
+        PUT     16
         LI64    %r6, 0x2000000000000000     # " "
-        sc      1
+        PUT     1
         ld      %r3, 8(%r25)
         bl      hex
-        LI64    %r3, H_PUT_TERM_CHAR
-        LI64    %r4, VTY
-        li      %r5, 16
-        sc      1
-        LI64    %r3, H_PUT_TERM_CHAR
-        LI64    %r4, VTY
-        li      %r5, 1
+        PUT     16
         LI64    %r6, 0x0a00000000000000     # "\n"
-        sc      1
+        PUT     1
         addi    %r25, %r25, 16
         b       7b
 
