@@ -79,6 +79,15 @@ case $probe in *'built without the papr-scm library'*) nolib=yes ;; esac
 oncheck() {
   if [ $nolib = yes ]; then echo "skip $1"; else check "$@"; fi
 }
+# refused CHECK NAME MACHINE KEY PATTERN WHAT: QEMU with MACHINE stops at
+# start (no registers) with an error matching PATTERN; the first line
+# naming KEY goes into the check's description.
+refused() {
+  local chk=$1 name=$2 machine=$3 key=$4 pattern=$5 what=$6 msg
+  run "$name" "$machine"
+  msg=$(grep -m1 -- "$key" "$t/$name.out" || true)
+  $chk "$what: $msg" "[ ! -s \"\$t/$name.regs\" ] && grep -q -- \"$pattern\" \"\$t/$name.out\""
+}
 
 label=$(printf 'PAPR-SCM' | od -An -tx1 | tr -d ' \n')
 run off ""
@@ -106,24 +115,18 @@ run bad ",papr-scm=on" $big
 msg=$(grep -m1 'papr-scm' "$t/bad.out" || true)
 oncheck "label-size=4G, papr-scm=on: QEMU stops with papr-scm's error: $msg" \
   '[ ! -s "$t/bad.regs" ] && grep -q "papr-scm: .*label-size" "$t/bad.out"'
-run typo ",papr-scm=on,papr-scm-profile=pap"
-msg=$(grep -m1 'papr-scm-profile' "$t/typo.out" || true)
-check "papr-scm-profile=pap: refused: $msg" \
-  '[ ! -s "$t/typo.regs" ] && grep -q "neither papr nor qemu" "$t/typo.out"'
+refused check typo ",papr-scm=on,papr-scm-profile=pap" papr-scm-profile "neither papr nor qemu" \
+  "papr-scm-profile=pap: refused"
 # Health injected before boot: UNARMED | SHUTDOWN_DIRTY.
 run health ",papr-scm=on,papr-scm-health=0:0xc000000000000000,papr-scm-trace=$t/health.trace"
 oncheck "papr-scm-health=0:0xc000000000000000: H_SCM_HEALTH = H_SUCCESS, bitmap $(reg health 23)" \
   '[ "$(reg health 22)" = 0000000000000000 ] && [ "$(reg health 23)" = c000000000000000 ] && [ "$(reg health 30)" = 00000000600d0000 ]'
 oncheck "papr-scm-health: the trace holds the injection" \
   'grep -qx "inject slot=0 health=0xc000000000000000" "$t/health.trace"'
-run badhealth ",papr-scm=on,papr-scm-health=0:0x1"
-msg=$(grep -m1 'papr-scm-health' "$t/badhealth.out" || true)
-oncheck "papr-scm-health=0:0x1: QEMU stops at start: $msg" \
-  '[ ! -s "$t/badhealth.regs" ] && grep -q "papr-scm: papr-scm-health: 0:0x1: .*health bits 0 to 10" "$t/badhealth.out"'
-run badsyntax ",papr-scm=on,papr-scm-health=0:0x40,,1:0x40"
-msg=$(grep -m1 'papr-scm-health' "$t/badsyntax.out" || true)
-oncheck "papr-scm-health=0:0x40,1:0x40 (',' for '/'): refused: $msg" \
-  '[ ! -s "$t/badsyntax.regs" ] && grep -q "papr-scm-health: .* are not a 64-bit number" "$t/badsyntax.out"'
+refused oncheck badhealth ",papr-scm=on,papr-scm-health=0:0x1" papr-scm-health \
+  "papr-scm: papr-scm-health: 0:0x1: .*health bits 0 to 10" "papr-scm-health=0:0x1: QEMU stops at start"
+refused oncheck badsyntax ",papr-scm=on,papr-scm-health=0:0x40,,1:0x40" papr-scm-health \
+  "papr-scm-health: .* are not a 64-bit number" "papr-scm-health=0:0x40,1:0x40 (',' for '/'): refused"
 hotplug hp ",papr-scm=on,papr-scm-trace=$t/hp.trace"
 oncheck "device_add, papr-scm=on: the firmware acquired the connector (event, sensor 2, usable, unisolated)" \
   '[ "$(reg hp 14)" = 0000000000000000 ] && [ "$(reg hp 15)" = 0000000000000002 ] && [ "$(reg hp 16)" = 0000000000000000 ] && [ "$(reg hp 17)" = 0000000000000000 ]'
