@@ -108,30 +108,10 @@ _start:
 
         # Any other interrupt: print "TRAP" and power off; the runner sees
         # the missing results.
-        .macro VECTOR v
+        .irp    v, 0x200, 0x300, 0x380, 0x400, 0x480, 0x500, 0x600, 0x700, 0x800, 0x900, 0x980, 0xa00, 0xb00, 0xc00, 0xd00, 0xe00, 0xf00, 0xf20, 0xf40, 0x1500
         .org    \v
         b       trap
-        .endm
-        VECTOR 0x200
-        VECTOR 0x300
-        VECTOR 0x380
-        VECTOR 0x400
-        VECTOR 0x480
-        VECTOR 0x500
-        VECTOR 0x600
-        VECTOR 0x700
-        VECTOR 0x800
-        VECTOR 0x900
-        VECTOR 0x980
-        VECTOR 0xa00
-        VECTOR 0xb00
-        VECTOR 0xc00
-        VECTOR 0xd00
-        VECTOR 0xe00
-        VECTOR 0xf00
-        VECTOR 0xf20
-        VECTOR 0xf40
-        VECTOR 0x1500
+        .endr
 
         .org    0x1600
 trap:
