@@ -33,6 +33,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FW = os.path.join(HERE, 'fw')
+TESTFW = os.path.join(HERE, '..', '..', 'tests', 'qemu', 'fw')   # papr.inc
 
 LABEL = 128 << 10
 BLOCK = 256 << 20
@@ -75,7 +76,7 @@ def expected(config, name):
 
 def assemble(work, drc):
     obj, elf, binf = (os.path.join(work, 'fw.' + e) for e in ('o', 'elf', 'bin'))
-    argv = ['powerpc64-linux-gnu-as', '-I', FW, '-o', obj,
+    argv = ['powerpc64-linux-gnu-as', '-I', FW, '-I', TESTFW, '-o', obj,
             '--defsym', 'DRC=%#x' % drc, '--defsym', 'N=%d' % N,
             '--defsym', 'PAIRS=%d' % PAIRS, '--defsym', 'FLUSHES=%d' % FLUSHES,
             os.path.join(FW, 'hcall-cost.S')]

@@ -40,31 +40,12 @@
         .set STATS,    0x20000       # the PERFORMANCE_STATS buffer
         .set RTASBUF,  0x30000
 
-        .set H_PUT_TERM_CHAR,                 0x58
-        .set H_SCM_READ_METADATA,             0x3E4
-        .set H_SCM_WRITE_METADATA,            0x3E8
-        .set H_SCM_BIND_MEM,                  0x3EC
-        .set H_SCM_QUERY_BLOCK_MEM_BINDING,   0x3F4
-        .set H_SCM_QUERY_LOGICAL_MEM_BINDING, 0x3F8
-        .set H_SCM_UNBIND_ALL,                0x3FC
-        .set H_SCM_HEALTH,                    0x400
-        .set H_SCM_PERFORMANCE_STATS,         0x418
-        .set H_SCM_FLUSH,                     0x44C
-        .set KVMPPC_H_RTAS,                   0xF000
-        .set H_LONG_BUSY_ORDER_10_MSEC,       9901
+        .include "papr.inc"         # opcodes, LI64 [tests/qemu/fw]
         .set H_UNBIND_SCOPE_DRC,              2
         # QEMU's own token numbering [include/hw/ppc/spapr.h].
         .set RTAS_POWER_OFF,                  0x2003
 
 # r20: the next RESULTS slot; r22: the address BIND_MEM answered (r5).
-
-        .macro LI64 reg, val
-        lis     \reg, ((\val) >> 48) & 0xffff
-        ori     \reg, \reg, ((\val) >> 32) & 0xffff
-        sldi    \reg, \reg, 32
-        oris    \reg, \reg, ((\val) >> 16) & 0xffff
-        ori     \reg, \reg, (\val) & 0xffff
-        .endm
 
 # HC op, r4, r5, r6, r7, r8: one hcall.
         .macro HC op, a4=0, a5=0, a6=0, a7=0, a8=0

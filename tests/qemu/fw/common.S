@@ -56,19 +56,7 @@
         .set F_EVENT,  1       # R_BUF holds an RTAS event log
         .set F_WORKAREA, 2     # R_BUF holds a configure-connector work area
 
-# Opcodes [Linux arch/powerpc/include/asm/hvcall.h; QEMU include/hw/ppc/spapr.h].
-        .set H_SCM_READ_METADATA,             0x3E4
-        .set H_SCM_WRITE_METADATA,            0x3E8
-        .set H_SCM_BIND_MEM,                  0x3EC
-        .set H_SCM_UNBIND_MEM,                0x3F0
-        .set H_SCM_QUERY_BLOCK_MEM_BINDING,   0x3F4
-        .set H_SCM_QUERY_LOGICAL_MEM_BINDING, 0x3F8
-        .set H_SCM_UNBIND_ALL,                0x3FC
-        .set H_SCM_HEALTH,                    0x400
-        .set H_SCM_PERFORMANCE_STATS,         0x418
-        .set H_SCM_FLUSH,                     0x44C
-        .set KVMPPC_H_RTAS,                   0xF000
-        .set H_LONG_BUSY_ORDER_10_MSEC,       9901
+        .include "papr.inc"
 
 # PMEM DRC indexes: type shift 9 << 28 | slot [QEMU spapr_drc.h].
         .set DRC0, 0x90000000
@@ -79,15 +67,6 @@
 # Registers the macros own: r31 next record, r30 description, r29 expected
 # answer, r28 papr answer, r27 flags, r26 scratch. r14..r25 are the
 # firmware's.
-
-# LI64 reg, value: any 64-bit constant.
-        .macro LI64 reg, val
-        lis     \reg, ((\val) >> 48) & 0xffff
-        ori     \reg, \reg, ((\val) >> 32) & 0xffff
-        sldi    \reg, \reg, 32
-        oris    \reg, \reg, ((\val) >> 16) & 0xffff
-        ori     \reg, \reg, (\val) & 0xffff
-        .endm
 
 # LA reg, symbol: an address in the blob (linked at 0, below 2 GiB).
         .macro LA reg, sym
