@@ -89,18 +89,15 @@ pub(crate) fn fail(e: &Error) -> papr_scm_result {
 /// A non-NULL `p` points at a `T` that stays valid, and is not written
 /// through another pointer, for `'a`.
 pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T, PtrError> {
-    if p.is_null() {
-        return Err(PtrError::Null(name));
-    }
-    if !p.is_aligned() {
-        return Err(PtrError::Misaligned(name));
-    }
+    check_ptr(p, name)?;
     // SAFETY: non-NULL and aligned; the caller guarantees the rest.
     Ok(unsafe { &*p })
 }
 
-/// Whether `p` is NULL or misaligned, as [`arg`] would find it.
-fn bad_ptr<T>(p: *const T, name: &'static str) -> Result<(), PtrError> {
+/// A NULL or misaligned `p` as the error naming `name`: the test every
+/// pointer argument passes ([`arg`], [`arg_mut`], `papr_scm_hcall`'s).
+#[inline(always)]
+fn check_ptr<T>(p: *const T, name: &'static str) -> Result<(), PtrError> {
     if p.is_null() {
         return Err(PtrError::Null(name));
     }
@@ -158,9 +155,9 @@ pub(crate) unsafe fn hcall_args<'a>(
 #[cold]
 #[inline(never)]
 fn hcall_rejected(m: *const papr_scm_machine, args: *mut u64, ret: *mut i64) {
-    let bad = bad_ptr(m, "m")
-        .and(bad_ptr(args.cast::<papr_scm::hcall::Regs>(), "args"))
-        .and(bad_ptr(ret, "ret"));
+    let bad = check_ptr(m, "m")
+        .and(check_ptr(args.cast::<papr_scm::hcall::Regs>(), "args"))
+        .and(check_ptr(ret, "ret"));
     if let Err(e) = bad {
         fail(&e.into());
     }
@@ -172,12 +169,7 @@ fn hcall_rejected(m: *const papr_scm_machine, args: *mut u64, ret: *mut i64) {
 ///
 /// A non-NULL `p` points at a `T` that nothing else reads or writes for `'a`.
 pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T, PtrError> {
-    if p.is_null() {
-        return Err(PtrError::Null(name));
-    }
-    if !p.is_aligned() {
-        return Err(PtrError::Misaligned(name));
-    }
+    check_ptr(p, name)?;
     // SAFETY: non-NULL and aligned; the caller guarantees exclusivity.
     Ok(unsafe { &mut *p })
 }
